@@ -1,0 +1,220 @@
+"""Benchmarks of the course's budgets (COURSE.md §7), printed as ratios against the torch twins.
+
+    .venv/bin/python tools/benchmark.py              # everything (about 10 minutes on 2 cores)
+    .venv/bin/python tools/benchmark.py ops counting # only some sections
+
+Sections: ops (reference ops vs their torch twins, same inputs), counting (MACs of Swin-B at 224 on the meta
+device: time and peak RSS, in a fresh process), chapters (each book chapter executed on its own), book (the
+strict build from a clean cache), autograde (seconds per submission of the reference solution).
+
+Timings are medians of repeated runs after a warm-up; machines are noisy, which is why budgets are checked
+here and not by timed tests.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+def median_time(fn, repeat: int = 7, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def row(what: str, ours: float, twin: float, budget: float | None) -> dict:
+    ratio = ours / twin
+    verdict = "" if budget is None else ("ok" if ratio <= budget else "OVER BUDGET")
+    b = "" if budget is None else f"<= {budget:g}x"
+    print(f"  {what:<58} {ours * 1e3:9.2f} ms {twin * 1e3:9.2f} ms {ratio:6.2f}x {b:>8} {verdict}")
+    return {"what": what, "ours_ms": ours * 1e3, "twin_ms": twin * 1e3, "ratio": ratio, "budget": budget}
+
+
+def bench_ops() -> list[dict]:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    print(f"\n[ops] torch {torch.__version__}, {torch.get_num_threads()} threads; ours vs twin (median)")
+    print(f"  {'':<58} {'ours':>12} {'twin':>12} {'ratio':>7}")
+    out = []
+    from cnnvit_ref import conv
+
+    for (n, c, h, k, s, g) in [(32, 64, 56, 3, 1, 1), (8, 128, 28, 3, 2, 1), (16, 64, 56, 3, 1, 4), (32, 256, 14, 1, 1, 1)]:
+        x = torch.randn(n, c, h, h)
+        w = torch.randn(c, c // g, k, k)
+        out.append(row(f"conv2d fwd N{n} C{c} {h}x{h} k{k} s{s} g{g}",
+                       median_time(lambda: conv.conv2d(x, w, None, s, k // 2, 1, g)),
+                       median_time(lambda: F.conv2d(x, w, None, s, k // 2, 1, g)), 2.0))
+    x = torch.randn(8, 64, 28, 28, requires_grad=True)
+    w = torch.randn(64, 64, 3, 3, requires_grad=True)
+    out.append(row("conv2d fwd+bwd N8 C64 28x28 k3",
+                   median_time(lambda: conv.conv2d(x, w, None, 1, 1).sum().backward()),
+                   median_time(lambda: F.conv2d(x, w, None, 1, 1).sum().backward()), 2.0))
+    xd = torch.randn(8, 64, 28, 28)
+    off = torch.zeros(8, 18, 28, 28)
+    out.append(row("deform_conv2d vs cnnvit_ref conv2d, N8 C64 28x28 k3 (no budget)",
+                   median_time(lambda: conv.deform_conv2d(xd, off, w.detach(), None, 1, 1), repeat=5),
+                   median_time(lambda: conv.conv2d(xd, w.detach(), None, 1, 1)), None))
+
+    try:
+        from cnnvit_ref import rnn
+    except ImportError:
+        rnn = None
+    if rnn is not None:
+        ref = nn.LSTM(256, 256)
+        ours = rnn.LSTM(256, 256)
+        ours.load_state_dict(ref.state_dict())
+        xs = torch.randn(128, 64, 256)
+        with torch.no_grad():
+            out.append(row("LSTM fwd T128 B64 I256 H256", median_time(lambda: ours(xs), 5, 1),
+                           median_time(lambda: ref(xs), 5, 1), 2.0))
+        xg = xs.clone().requires_grad_(True)
+        out.append(row("LSTM fwd+bwd T128 B64 I256 H256", median_time(lambda: ours(xg)[0].sum().backward(), 3, 1),
+                       median_time(lambda: ref(xg)[0].sum().backward(), 3, 1), 2.0))
+    try:
+        from cnnvit_ref import attention
+    except ImportError:
+        attention = None
+    if attention is not None and hasattr(attention, "MultiheadAttention"):
+        ref = nn.MultiheadAttention(256, 8, batch_first=True)
+        ours = attention.MultiheadAttention(256, 8, batch_first=True)
+        ours.load_state_dict(ref.state_dict())
+        q = torch.randn(32, 128, 256)
+        for mode in ("train", "eval"):
+            ref.train(mode == "train")
+            ours.train(mode == "train")
+            with torch.no_grad():
+                out.append(row(f"MultiheadAttention fwd B32 L128 E256 h8 ({mode}, need_weights=False)",
+                               median_time(lambda: ours(q, q, q, need_weights=False)),
+                               median_time(lambda: ref(q, q, q, need_weights=False)), 1.3))
+        qg = q.clone().requires_grad_(True)
+        ref.train()
+        ours.train()
+        out.append(row("MultiheadAttention fwd+bwd B32 L128 E256 h8",
+                       median_time(lambda: ours(qg, qg, qg, need_weights=False)[0].sum().backward(), 5, 1),
+                       median_time(lambda: ref(qg, qg, qg, need_weights=False)[0].sum().backward(), 5, 1), 1.3))
+        qq, kk, vv = (torch.randn(32, 8, 128, 32) for _ in range(3))
+        out.append(row("scaled_dot_product_attention B32 h8 L128 d32 (no budget)",
+                       median_time(lambda: attention.scaled_dot_product_attention(qq, kk, vv)),
+                       median_time(lambda: F.scaled_dot_product_attention(qq, kk, vv)), None))
+    return out
+
+
+_COUNT_SNIPPET = """
+import json, resource, time, torch
+t0 = time.perf_counter()
+from cnnvit_ref import flops
+macs = flops.count_macs({name!r}, (1, 3, 224, 224))
+dt = time.perf_counter() - t0
+print(json.dumps({{"macs": macs, "seconds": dt, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def bench_counting() -> list[dict]:
+    print("\n[counting] MACs at 224 on the meta device, fresh process (time includes building the model; "
+          "RSS includes importing torch)")
+    out = []
+    for name in ("resnet50", "vit_base_patch16_224", "swin_base_patch4_window7_224"):
+        res = subprocess.run([PY, "-c", _COUNT_SNIPPET.format(name=name)], capture_output=True, text=True, cwd=ROOT)
+        if res.returncode != 0:
+            print(f"  {name}: failed: {res.stderr.strip().splitlines()[-1] if res.stderr else '?'}")
+            continue
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        ok = "ok" if r["seconds"] < 10 and r["max_rss_mb"] < 500 else "OVER BUDGET"
+        print(f"  {name:<34} {r['macs'] / 1e9:7.2f} GMACs  {r['seconds']:5.2f} s  {r['max_rss_mb']:6.0f} MB peak RSS"
+              f"  (budget < 10 s, < 500 MB) {ok}")
+        out.append({"model": name, **r})
+    return out
+
+
+def _chapters() -> list[Path]:
+    return sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+
+
+def bench_chapters() -> list[dict]:
+    import nbformat
+    from nbclient import NotebookClient
+
+    print("\n[chapters] each chapter executed on its own (budget 90 s on 2 cores)")
+    out = []
+    for nb_path in _chapters():
+        nb = nbformat.read(nb_path, as_version=4)
+        client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(nb_path.parent)}})
+        t0 = time.perf_counter()
+        client.execute()
+        dt = time.perf_counter() - t0
+        print(f"  {nb_path.name:<34} {dt:6.1f} s  {'ok' if dt <= 90 else 'OVER BUDGET'}")
+        out.append({"chapter": nb_path.name, "seconds": dt})
+    return out
+
+
+def bench_book() -> list[dict]:
+    print("\n[book] strict build from a clean cache (budget 10 min)")
+    with tempfile.TemporaryDirectory() as tmp:
+        jb = Path(PY).with_name("jupyter-book")
+        t0 = time.perf_counter()
+        res = subprocess.run([str(jb), "build", "-W", "-n", "--keep-going", "--path-output", tmp, str(ROOT)],
+                             capture_output=True, text=True)
+        dt = time.perf_counter() - t0
+    print(f"  jupyter-book build: exit {res.returncode}, {dt:6.1f} s  {'ok' if dt <= 600 and res.returncode == 0 else 'OVER BUDGET / FAILED'}")
+    return [{"seconds": dt, "exit": res.returncode}]
+
+
+def bench_autograde(students: int = 4) -> list[dict]:
+    print(f"\n[autograde] the reference solution submitted by {students} students, per assignment (budget 20 s each)")
+    out = []
+    for sol in sorted((ROOT / "solutions").glob("[0-9][0-9]_*/[0-9][0-9]_*.ipynb")):
+        assignment = sol.parent.name
+        with tempfile.TemporaryDirectory() as tmp:
+            inbox = Path(tmp) / "inbox"
+            inbox.mkdir()
+            for i in range(students):
+                shutil.copy(sol, inbox / f"student{i}.ipynb")
+            env = dict(os.environ, CNNVIT_GRADING_ROOT=str(Path(tmp) / "grading"))
+            t0 = time.perf_counter()
+            res = subprocess.run([PY, "-m", "cnnvit_ref.instructor", "autograde", assignment, "--submissions", str(inbox),
+                                  "--jobs", "2"], capture_output=True, text=True, cwd=ROOT, env=env)
+            dt = time.perf_counter() - t0
+        per = dt / students
+        print(f"  {assignment:<20} exit {res.returncode}  {dt:6.1f} s for {students} (2 jobs) = {per:5.1f} s per submission "
+              f"wall; {2 * per:5.1f} s of one core each  {'ok' if 2 * per <= 20 else 'OVER BUDGET'}")
+        out.append({"assignment": assignment, "seconds_total": dt, "students": students, "exit": res.returncode})
+    return out
+
+
+SECTIONS = {"ops": bench_ops, "counting": bench_counting, "chapters": bench_chapters, "autograde": bench_autograde,
+            "book": bench_book}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sections", nargs="*", choices=[*SECTIONS, []], default=list(SECTIONS))
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    results = {name: SECTIONS[name]() for name in (args.sections or SECTIONS)}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
