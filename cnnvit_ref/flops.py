@@ -28,16 +28,22 @@ def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def _prepare(model, input_size: Sequence[int]):
+def _prepare(model, input_size: Sequence[int], fn: str = "count_macs"):
     if isinstance(model, str):
         from . import models
 
         with torch.device("meta"):
             model = models.create(model)
     if not isinstance(model, nn.Module):
-        raise TypeError(f"count_macs(): argument 'model' must be an nn.Module or a preset name, got {type(model).__name__}")
-    if not (isinstance(input_size, (tuple, list)) and all(isinstance(s, int) and s > 0 for s in input_size)):
-        raise ValueError(f"count_macs(): argument 'input_size' must be a tuple of positive ints, e.g. (1, 3, 224, 224), got {input_size!r}")
+        raise TypeError(f"{fn}(): argument 'model' must be an nn.Module or a preset name, got {type(model).__name__}")
+    if not (
+        isinstance(input_size, (tuple, list))
+        and len(input_size) > 0
+        and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in input_size)
+    ):
+        raise ValueError(
+            f"{fn}(): argument 'input_size' must be a tuple of positive ints, e.g. (1, 3, 224, 224), got {input_size!r}"
+        )
     p = next(iter(model.parameters()), None)
     dev = p.device if p is not None else torch.device("meta")
     dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
@@ -65,7 +71,7 @@ def count_macs(model: nn.Module | str, input_size: Sequence[int]) -> int:
 
 def count_macs_by_module(model: nn.Module | str, input_size: Sequence[int]) -> dict[str, int]:
     """MACs per module (dotted names as in ``named_modules``; ``""`` is the whole model)."""
-    model, x = _prepare(model, input_size)
+    model, x = _prepare(model, input_size, "count_macs_by_module")
     counts = _run(model, x).get_flop_counts()
     out = {}
     for name, per_op in counts.items():
