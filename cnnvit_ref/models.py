@@ -30,6 +30,10 @@ def register(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple[str, 
     """Decorator: register a preset under its function name (and optional aliases)."""
 
     def _do(f: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if getattr(f, "__module__", "").startswith("cnnvit_ref._graded_copy_of_"):
+            # grading.reference() re-executes a chapter module privately; its presets must not
+            # replace the real ones (create() would then return the copy's classes).
+            return f
         _REGISTRY[f.__name__] = f
         for a in aliases:
             _ALIASES[a] = f.__name__
