@@ -361,6 +361,19 @@ def test_widget_pages_load_only_self_hosted_js(built):
 
 
 @pytest.mark.slow
+def test_every_script_is_served_by_the_book(built):
+    """Offline readers: no page loads JavaScript from another host (MathJax included)."""
+    assert built["rc"] == 0, built["log"]
+    html_dir = Path(built["html"])
+    assert (html_dir / "_static" / "tex-svg.js").is_file(), "MathJax was not copied into _static/"
+    chapter = (html_dir / "book" / "01_convolutions.html").read_text()
+    assert re.search(r'<script[^>]*src="[^"]*_static/tex-svg\.js', chapter), "chapter 01 does not load the local MathJax"
+    for page in html_dir.rglob("*.html"):
+        remote = [s for s in re.findall(r'<script[^>]*src="([^"]+)"', page.read_text()) if re.match(r"(https?:)?//", s)]
+        assert not remote, f"{page.relative_to(html_dir)} loads scripts from the network: {remote}"
+
+
+@pytest.mark.slow
 def test_no_solution_or_hidden_test_in_the_site(built):
     assert built["rc"] == 0, built["log"]
     html_dir = Path(built["html"])
