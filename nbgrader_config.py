@@ -6,10 +6,16 @@ grading/    = the instructor's working folder (submissions, autograded copies, f
               gradebook); ignored by git.
 """
 import os
+import sys
 
 c = get_config()  # noqa: F821 - provided by nbgrader/traitlets
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+# The course's nbgrader plugins live in the package; from a checkout they import even when the
+# package is not installed (a course root that is a copy without cnnvit_ref/ uses the installed one).
+if os.path.isdir(os.path.join(ROOT, "cnnvit_ref")) and ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+from cnnvit_ref import nbgrader_plugins  # noqa: E402
 
 c.CourseDirectory.root = ROOT
 c.CourseDirectory.course_id = "cnn-vs-vit"
@@ -25,6 +31,17 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(ROOT, "grading", "gradebo
 # short for the exercises' small training cells).
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+
+# Autograding (cnnvit_ref/nbgrader_plugins.py): a kernel that dies in a cell, or a cell stuck past
+# Execute.timeout, costs that cell only (the notebook is re-run without it, at most max_restarts
+# times); in test cells only an error fails (not a warning on stderr, not a number as the last
+# expression). ClearMetadataPreprocessor is left out on purpose: it would strip nbgrader's metadata.
+c.Autograde.autograde_preprocessors = nbgrader_plugins.autograde_preprocessors()
+c.ResilientExecute.max_restarts = 4
+
+# Feedback never shows the hidden tests (nbgrader's own feedback would: the autograded notebook
+# holds them) nor the tracebacks that quote them.
+c.GenerateFeedback.preprocessors = nbgrader_plugins.feedback_preprocessors()
 
 # A student who deletes a test cell gets it back from the database, and it is graded.
 c.OverwriteCells.add_missing_cells = True

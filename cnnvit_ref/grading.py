@@ -23,12 +23,21 @@ ones again, and the oracles are fetched afresh:
 Inside the student's call, :func:`no_delegation` watches three levels: torch functions
 (``TorchFunctionMode``: ``F.conv2d``, ``torch.conv2d``, ``nn.Conv2d``), aten operators
 (``TorchDispatchMode``: ``torch.ops.aten.convolution``) and Python frames of ``cnnvit_ref``
-(``sys.setprofile``). The call runs under a time limit (``SIGALRM`` where available) so that an
-endless loop fails its own test, with a message, instead of the whole notebook.
+(``sys.setprofile``; switching it off inside the call counts as a hit). The call runs under a
+time limit (``SIGALRM`` where available) so that an endless loop fails its own test, with a
+message, instead of the whole notebook; the environment variable ``CNNVIT_GRADING_TIMEOUT``
+(seconds) can shorten that limit, never lengthen it. The limit never fires inside an import, and
+the watch is started once before the first limit (its first use imports hundreds of modules).
+
+The comparisons themselves call torch's C methods through ``torch._C.TensorBase`` (an immutable
+type) and ``torch._C._VariableFunctions`` (read-only), and refuse tensor subclasses, so rebinding
+``torch.Tensor.any``, ``torch.isnan`` or an operator from the notebook cannot bend a comparison.
 
 Threat model, stated honestly: student code runs in the grader's Python process (nbgrader is
 not a sandbox). These checks stop rebinding and monkeypatching from the notebook; they do not
-stop a student who rewrites files on the grading machine or patches the import system itself.
+stop a student who rewrites files on the grading machine or patches the import system itself
+(e.g. ``importlib.reload = lambda m: m`` defeats the idiom above; the instructor's autograde log
+flags such code for review, see ``cnnvit_ref.instructor``).
 """
 from __future__ import annotations
 
@@ -101,6 +110,11 @@ class Rand:
         return "(" + ", ".join(map(str, self.shape)) + ")"
 
 
+def _is_rand(v: Any) -> bool:
+    """A :class:`Rand`, also one made before the test cell reloaded this module."""
+    return isinstance(v, Rand) or (type(v).__name__ == "Rand" and type(v).__module__ == __name__)
+
+
 def randn(*shape: int, requires_grad: bool = True, scale: float = 1.0) -> Rand:
     """Standard normal values (times ``scale``), differentiable by default."""
     return Rand(tuple(shape), "normal", 0.0, scale, requires_grad)
@@ -138,7 +152,7 @@ def _materialise(spec: Rand, gen: torch.Generator, dtype: torch.dtype, dev: torc
 
 def _make_inputs(case: Mapping[str, Any], seed: int, dtype: torch.dtype, dev: torch.device) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(seed)
-    return {k: (_materialise(v, gen, dtype, dev) if isinstance(v, Rand) else v) for k, v in case.items()}
+    return {k: (_materialise(v, gen, dtype, dev) if _is_rand(v) else v) for k, v in case.items()}
 
 
 def _copy_inputs(case: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,7 +161,7 @@ def _copy_inputs(case: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str
         if isinstance(v, torch.Tensor):
             c = v.detach().clone()
             spec = case.get(k)
-            if isinstance(spec, Rand) and spec.requires_grad:
+            if _is_rand(spec) and spec.requires_grad:
                 c.requires_grad_(True)
             out[k] = c
         else:
@@ -158,7 +172,7 @@ def _copy_inputs(case: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str
 def _describe_case(case: Mapping[str, Any]) -> str:
     parts = []
     for k, v in case.items():
-        if isinstance(v, Rand):
+        if _is_rand(v):
             parts.append(f"{k} {v!r}")
         elif isinstance(v, torch.Tensor):
             parts.append(f"{k} {tuple(v.shape)}")
@@ -231,7 +245,13 @@ def reference(path: str) -> Callable:
         spec = importlib.util.spec_from_file_location(f"cnnvit_ref._graded_copy_of_{parts[1]}", file)
         mod = importlib.util.module_from_spec(spec)
         mod.__package__ = "cnnvit_ref"
-        spec.loader.exec_module(mod)
+        # While it executes, the copy must be findable by its own name (``@dataclass`` looks the
+        # module up in sys.modules); afterwards it is private again.
+        sys.modules[spec.name] = mod
+        try:
+            spec.loader.exec_module(mod)
+        finally:
+            sys.modules.pop(spec.name, None)
         _PRIVATE_MODULES[module_name] = mod
     obj: Any = mod
     for a in attrs:
@@ -256,14 +276,47 @@ def _check_checker_intact() -> None:
         "torch.Tensor.clone",
         "torch.Tensor.detach",
     ):
-        torch_op(path)
+        op = torch_op(path)
+        # a genuine torch function under another name (torch.Tensor.sum = torch.Tensor.max) is a swap
+        if getattr(op, "__name__", path.rsplit(".", 1)[1]) != path.rsplit(".", 1)[1]:
+            raise GradingError(f"{path} is not torch's own any more (it is {op!r}): the notebook replaced it. "
+                               "Restart the kernel and do not reassign torch's functions.")
 
 
 # --------------------------------------------------------------------------------------------
 # Comparing values
 # --------------------------------------------------------------------------------------------
+# The checker's own arithmetic calls torch's C methods through the immutable base class and the
+# read-only function table: a notebook that rebinds ``torch.Tensor.any``, ``torch.isnan`` or an
+# operator such as ``torch.Tensor.__gt__`` cannot bend a comparison.
+_TB = torch._C.TensorBase
+_VF = torch._C._VariableFunctions
+_PLAIN_TENSOR = type(_VF.empty(0))
+
+
+def _meta(t: torch.Tensor) -> tuple[tuple[int, ...], torch.dtype, torch.device]:
+    return tuple(_TB.size(t)), _TB.dtype.__get__(t), _TB.device.__get__(t)
+
+
 def _fmt_shape(t: torch.Tensor) -> str:
-    return "(" + ", ".join(map(str, t.shape)) + ")"
+    return "(" + ", ".join(map(str, _TB.size(t))) + ")"
+
+
+def _check_plain(got: Any, name: str) -> None:
+    """A tensor subclass could answer the checker's questions itself (``__torch_function__``)."""
+    if isinstance(got, _TB) and type(got) is not _PLAIN_TENSOR:
+        raise GradingError(
+            f"{name}: expected a plain torch.Tensor, got {type(got).__qualname__} (a subclass of torch.Tensor); "
+            "return the result of tensor operations, not a Parameter or a subclass."
+        )
+
+
+def _unravel(flat: int, shape: Sequence[int]) -> tuple[int, ...]:
+    idx = []
+    for size in reversed(shape):
+        idx.append(flat % size)
+        flat //= size
+    return tuple(reversed(idx))
 
 
 def assert_close(got: Any, expected: torch.Tensor, *, name: str, atol: float = 1e-5, rtol: float = 1e-4) -> float:
@@ -273,53 +326,60 @@ def assert_close(got: Any, expected: torch.Tensor, *, name: str, atol: float = 1
     error with its index and both values, the largest relative error, and how many elements
     fall outside ``atol + rtol * |expected|``.
     """
-    if not isinstance(got, torch.Tensor):
+    if not isinstance(got, _TB):
         raise GradingError(
             f"{name}: expected a torch.Tensor of shape {_fmt_shape(expected)}, got {type(got).__name__}"
             + (f" {got!r}" if isinstance(got, (int, float, bool, type(None))) else "")
         )
+    _check_plain(got, name)
+    (g_shape, g_dtype, g_dev), (e_shape, e_dtype, e_dev) = _meta(got), _meta(expected)
     head = (
         f"{name}:\n"
-        f"  expected shape {_fmt_shape(expected)}, dtype {expected.dtype}, device {expected.device}\n"
-        f"  got      shape {_fmt_shape(got)}, dtype {got.dtype}, device {got.device}"
+        f"  expected shape {_fmt_shape(expected)}, dtype {e_dtype}, device {e_dev}\n"
+        f"  got      shape {_fmt_shape(got)}, dtype {g_dtype}, device {g_dev}"
     )
-    if tuple(got.shape) != tuple(expected.shape):
+    if g_shape != e_shape:
         raise GradingError(head + "\n  the shapes differ.")
-    if got.device.type != expected.device.type:
+    if g_dev.type != e_dev.type:
         raise GradingError(head + "\n  the devices differ: create new tensors on the input's device.")
-    if got.dtype != expected.dtype:
+    if g_dtype != e_dtype:
         raise GradingError(head + "\n  the dtypes differ: create new tensors with the input's dtype.")
-    if got.numel() == 0:
+    numel = _TB.numel(got)
+    if numel == 0:
         return 0.0
-    g = got.detach().to("cpu", torch.float64)
-    e = expected.detach().to("cpu", torch.float64)
-    if expected.dtype == torch.bool or not expected.is_floating_point():
-        wrong = g != e
-        if wrong.any():
-            idx = tuple(int(i) for i in wrong.nonzero()[0])
+    g = _TB.to(_TB.detach(got), device="cpu", dtype=torch.float64)
+    e = _TB.to(_TB.detach(expected), device="cpu", dtype=torch.float64)
+
+    def at(t: torch.Tensor, idx: tuple[int, ...]) -> float:
+        return _TB.item(_TB.__getitem__(t, idx))
+
+    if e_dtype == torch.bool or not e_dtype.is_floating_point:
+        wrong = _TB.ne(g, e)
+        if _TB.item(_TB.any(wrong)):
+            idx = tuple(_TB.tolist(_TB.__getitem__(_TB.nonzero(wrong), 0)))
+            e_cpu, g_cpu = _TB.to(_TB.detach(expected), "cpu"), _TB.to(_TB.detach(got), "cpu")  # ints as ints
             raise GradingError(
-                head + f"\n  {int(wrong.sum())} of {e.numel()} elements differ; first at index {idx}: "
-                f"expected {e[idx].item()}, got {g[idx].item()}"
+                head + f"\n  {int(_TB.item(_TB.sum(wrong)))} of {numel} elements differ; first at index {idx}: "
+                f"expected {at(e_cpu, idx)}, got {at(g_cpu, idx)}"
             )
         return 0.0
-    bad_nan = torch.isnan(g) & ~torch.isnan(e)
-    if bad_nan.any():
-        idx = tuple(int(i) for i in bad_nan.nonzero()[0])
-        raise GradingError(head + f"\n  got NaN at index {idx} where {e[idx].item():.6g} was expected "
-                           f"({int(bad_nan.sum())} NaN elements in all).")
-    diff = (g - e).abs().nan_to_num(0.0)
-    tol = atol + rtol * e.abs()
-    outside = diff > tol
-    max_abs = float(diff.max())
-    if outside.any():
-        flat = int(diff.argmax())
-        idx = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), e.shape))
-        rel = (diff / e.abs().clamp_min(1e-12)).max().item()
-        n = int(outside.sum())
+    bad_nan = _TB.logical_and(_VF.isnan(g), _TB.logical_not(_VF.isnan(e)))
+    if _TB.item(_TB.any(bad_nan)):
+        idx = tuple(_TB.tolist(_TB.__getitem__(_TB.nonzero(bad_nan), 0)))
+        raise GradingError(head + f"\n  got NaN at index {idx} where {at(e, idx):.6g} was expected "
+                           f"({int(_TB.item(_TB.sum(bad_nan)))} NaN elements in all).")
+    diff = _TB.nan_to_num(_TB.abs(_TB.sub(g, e)), 0.0)
+    tol = _TB.add(_TB.mul(_TB.abs(e), rtol), atol)
+    outside = _TB.gt(diff, tol)
+    max_abs = float(_TB.item(_TB.max(diff)))
+    if _TB.item(_TB.any(outside)):
+        idx = _unravel(int(_TB.item(_TB.argmax(diff))), e_shape)
+        rel = _TB.item(_TB.max(_TB.div(diff, _TB.clamp_min(_TB.abs(e), 1e-12))))
+        n = int(_TB.item(_TB.sum(outside)))
         raise GradingError(
             head
-            + f"\n  max abs error {max_abs:.3g} at index {idx}: expected {e[idx].item():.6g}, got {g[idx].item():.6g}"
-            + f"\n  max rel error {rel:.3g}; {n} of {e.numel()} elements ({100.0 * n / e.numel():.1f}%) "
+            + f"\n  max abs error {max_abs:.3g} at index {idx}: expected {at(e, idx):.6g}, got {at(g, idx):.6g}"
+            + f"\n  max rel error {rel:.3g}; {n} of {numel} elements ({100.0 * n / numel:.1f}%) "
             f"outside atol={atol:g} + rtol={rtol:g} * |expected|"
         )
     return max_abs
@@ -352,8 +412,9 @@ def check_value(got: Any, expected: Any, *, name: str, rel_tol: float = 0.0) -> 
         for i, (g, e) in enumerate(zip(got, expected)):
             check_value(g, e, name=f"{name}[{i}]", rel_tol=rel_tol)
         return
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = got.item()
+    _check_plain(got, name)
+    if isinstance(got, _TB) and _TB.numel(got) == 1:
+        got = _TB.item(got)
     if isinstance(expected, bool) or isinstance(expected, str):
         ok = got == expected
     elif isinstance(expected, int) and rel_tol == 0.0:
@@ -378,9 +439,37 @@ class GradingTimeout(GradingError):
     pass
 
 
+def _effective_timeout(seconds: float | None) -> float | None:
+    """``seconds``, shortened by the environment variable ``CNNVIT_GRADING_TIMEOUT`` if set.
+
+    The instructor's autograder sets it to grade faster; it can only *shorten* the limit, so a
+    notebook that sets it to a large value gains nothing.
+    """
+    raw = os.environ.get("CNNVIT_GRADING_TIMEOUT", "")
+    try:
+        cap = float(raw)
+    except ValueError:
+        return seconds
+    if not (cap > 0 and math.isfinite(cap)):
+        return seconds
+    return cap if seconds is None else min(seconds, cap)
+
+
+def _inside_import(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float | None, name: str):
-    """Raise :class:`GradingTimeout` if the block runs longer than ``seconds`` (POSIX main thread)."""
+    """Raise :class:`GradingTimeout` if the block runs longer than ``seconds`` (POSIX main thread).
+
+    ``CNNVIT_GRADING_TIMEOUT`` (seconds) in the environment caps the limit (never raises it).
+    """
+    seconds = _effective_timeout(seconds)
     usable = (
         seconds is not None
         and hasattr(signal, "SIGALRM")
@@ -391,6 +480,11 @@ def time_limit(seconds: float | None, name: str):
         return
 
     def _alarm(signum, frame):
+        if _inside_import(frame):
+            # An exception in the middle of an import leaves a half-initialised module behind that
+            # breaks every later test: let the import finish, then stop.
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            return
         raise GradingTimeout(
             f"{name} did not finish within {seconds:g} s (an endless loop? a Python loop over every "
             "element?). Only this test loses its points."
@@ -455,7 +549,8 @@ def no_delegation(forbid: Iterable[str], name: str):
     previous_profile = sys.getprofile()
 
     def _profile(frame, event, arg):
-        if event == "call":
+        # function calls only (CO_OPTIMIZED): executing a module or class body on import is not a call
+        if event == "call" and frame.f_code.co_flags & inspect.CO_OPTIMIZED:
             filename = frame.f_code.co_filename
             if filename.startswith(_PACKAGE_DIR + os.sep) and os.path.abspath(filename) != _THIS_FILE:
                 rel = os.path.relpath(filename, os.path.dirname(_PACKAGE_DIR))
@@ -468,7 +563,17 @@ def no_delegation(forbid: Iterable[str], name: str):
         with _FunctionWatch(watch), _DispatchWatch(watch):
             yield watch
     finally:
+        if sys.getprofile() is not _profile:  # the block switched the watch off
+            watch.hit("sys.setprofile (the checker's watch was removed)")
         sys.setprofile(previous_profile)
+
+
+def _warm_up() -> None:
+    """Enter the watch once outside any time limit: the first use of torch's function and dispatch
+    modes imports several hundred modules (sympy among them; seconds on a busy CPU), which must not
+    count against the student's first test."""
+    with no_delegation((), "warm-up"):
+        _VF.add(_VF.ones(1), 1)
 
 
 def _delegation_error(name: str, hits: Sequence[str]) -> GradingError:
@@ -505,6 +610,15 @@ def _call_student(fn: Callable, kwargs: dict, *, label: str, forbid: Sequence[st
     return out
 
 
+def _weighted_sum(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """sum_i (t_i * w_i).sum(): the scalar whose gradient compares the backward passes."""
+    total = None
+    for t, w in pairs:
+        term = _TB.sum(_TB.mul(t, _TB.to(w, _TB.device.__get__(t))))
+        total = term if total is None else _TB.add(total, term)
+    return total
+
+
 def check_function(
     fn: Callable,
     oracle: str | Callable,
@@ -529,6 +643,7 @@ def check_function(
     the torch/aten op names the student's call must not run (see :func:`no_delegation`).
     """
     _check_checker_intact()
+    _warm_up()
     label_fn = name or getattr(fn, "__name__", "the function")
     if not callable(fn):
         raise GradingError(f"{label_fn} is not a function (got {type(fn).__name__}): run the cell that defines it.")
@@ -553,29 +668,30 @@ def check_function(
                 if g is not None:
                     raise GradingError(f"{label}: {lab} should be None, got {type(g).__name__}")
                 continue
-            if isinstance(e, torch.Tensor):
+            if isinstance(e, _TB):
                 worst = max(worst, assert_close(g, e, name=f"{label}: {lab}", atol=atol, rtol=rtol))
             else:
                 check_value(g, e, name=f"{label}: {lab}")
 
-        wrt = [k for k, v in case.items() if isinstance(v, Rand) and v.requires_grad]
+        wrt = [k for k, v in case.items() if _is_rand(v) and v.requires_grad]
         if not (grad and wrt):
             continue
         gen = torch.Generator().manual_seed(10_000 + seed + i)
         weights = [
-            torch.randn(e.shape, generator=gen, dtype=torch.float64).to(e.device, e.dtype)
-            if isinstance(e, torch.Tensor) and e.is_floating_point() else None
+            _TB.to(_VF.randn(_TB.size(e), generator=gen, dtype=torch.float64), _TB.dtype.__get__(e))
+            if isinstance(e, _TB) and _TB.is_floating_point(e) else None
             for _, e in exp_items
         ]
         tensors_e = [(e, w) for (_, e), w in zip(exp_items, weights) if w is not None]
         tensors_g = [(g, w) for (_, g), w in zip(got_items, weights) if w is not None]
-        if not any(g.requires_grad for g, _ in tensors_g):
+        needs_grad = [bool(_TB.requires_grad.__get__(g)) for g, _ in tensors_g]
+        if not any(needs_grad):
             raise GradingError(
                 f"{label}: the output carries no gradient (requires_grad=False). Stay in torch: no numpy, "
                 "no .item(), no .detach(), no torch.no_grad() on the way from the inputs to the output."
             )
-        loss_e = sum((e * w).sum() for e, w in tensors_e)
-        loss_g = sum((g * w).sum() for g, w in tensors_g if g.requires_grad)
+        loss_e = _weighted_sum([(e, w) for e, w in tensors_e])
+        loss_g = _weighted_sum([(g, w) for (g, w), ng in zip(tensors_g, needs_grad) if ng])
         grads_e = torch.autograd.grad(loss_e, [oracle_in[k] for k in wrt], allow_unused=True)
         try:
             with time_limit(timeout, label + " backward"):
@@ -585,9 +701,9 @@ def check_function(
         except Exception as exc:
             raise GradingError(f"{label}: backward pass raised {type(exc).__name__}: {exc}") from exc
         for k, gg, ge in zip(wrt, grads_g, grads_e):
-            ge = torch.zeros_like(oracle_in[k]) if ge is None else ge
+            ge = _VF.zeros_like(oracle_in[k]) if ge is None else ge
             if gg is None:
-                if ge.abs().max() > 0:
+                if _TB.item(_TB.max(_TB.abs(ge))) > 0:
                     raise GradingError(f"{label}: the output does not depend on '{k}' (its gradient is missing)")
                 continue
             assert_close(gg, ge, name=f"{label}: gradient w.r.t. '{k}'", atol=atol * 10, rtol=rtol * 10)

@@ -1,0 +1,614 @@
+"""The instructor's commands: release, autograde, feedback, export (nbgrader underneath).
+
+One line each, from the repository root (``make release``, ``make autograde ...`` call the same)::
+
+    python -m cnnvit_ref.instructor release                    # exercises/ <- solutions/, every assignment
+    python -m cnnvit_ref.instructor release --check            # exit 1 if exercises/ drifted from solutions/
+    python -m cnnvit_ref.instructor autograde 01_convolutions --submissions path/to/folder --jobs 2
+    python -m cnnvit_ref.instructor feedback 01_convolutions    # HTML per student, hidden tests removed
+    python -m cnnvit_ref.instructor export                      # grading/grades.csv, one row per student
+
+Submissions folder: ``<student>.ipynb`` or ``<student>/<notebook>.ipynb`` (or nbgrader's
+``<student>/<assignment>/<notebook>.ipynb``); the student id is the file or folder name.
+
+Everything is written under ``grading/`` (ignored by git): ``submitted/``, ``autograded/``,
+``feedback/``, ``gradebook.db``, ``logs/<assignment>/<student>.log``,
+``<assignment>_autograde_log.csv`` (student, status, score, max_score, seconds, reason) and
+``grades.csv``. ``status`` is ``ok`` (graded; ``reason`` may carry notes such as restored test
+cells), ``incident`` (graded, but the kernel died, a cell was stuck or a test hit its time limit:
+``reason`` says where), ``failed`` (could not be graded: score 0 and why) or ``missing``.
+
+Each student is graded by its own ``nbgrader autograde A --student S`` process, in parallel
+(``--jobs``), with ``OMP_NUM_THREADS=1``: one student's crash, endless loop or broken notebook
+never stops the others. ``--task-timeout S`` shortens the checker's per-test time limit
+(``CNNVIT_GRADING_TIMEOUT``; it can only shorten it), ``--cell-timeout S`` sets nbgrader's
+per-cell backstop (``Execute.timeout``).
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+__all__ = [
+    "course_root",
+    "find_assignments",
+    "assignment_notebooks",
+    "release",
+    "diff_release",
+    "collect_submissions",
+    "autograde",
+    "feedback",
+    "export",
+    "main",
+]
+
+LOG_FIELDS = ("student", "status", "score", "max_score", "seconds", "reason")
+_STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+# --------------------------------------------------------------------------------------------
+# The course folder
+# --------------------------------------------------------------------------------------------
+def course_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder holding ``nbgrader_config.py``: ``root``, else the current folder, else the checkout."""
+    candidates = [Path(root)] if root is not None else [Path.cwd(), _PACKAGE_DIR.parent]
+    for c in candidates:
+        if (c / "nbgrader_config.py").is_file():
+            return c.resolve()
+    raise SystemExit(f"instructor: no nbgrader_config.py in {', '.join(map(str, candidates))}")
+
+
+def _config(root: Path):
+    """The course's nbgrader configuration (nbgrader_config.py executed as nbgrader would)."""
+    from traitlets.config import Config
+
+    c = Config()
+    path = root / "nbgrader_config.py"
+    code = compile(path.read_text(), str(path), "exec")
+    exec(code, {"get_config": lambda: c, "__file__": str(path), "__name__": "nbgrader_config"})
+    return c
+
+
+def _db_url(root: Path) -> str:
+    return _config(root).CourseDirectory.db_url
+
+
+def _course_id(root: Path) -> str:
+    return _config(root).CourseDirectory.course_id
+
+
+def find_assignments(root: str | os.PathLike) -> list[str]:
+    """Assignment ids: the folders of ``solutions/`` that hold a notebook, sorted."""
+    src = Path(root) / "solutions"
+    if not src.is_dir():
+        return []
+    return sorted(d.name for d in src.iterdir() if d.is_dir() and not d.name.startswith(".")
+                  and any(d.glob("*.ipynb")))
+
+
+def assignment_notebooks(root: str | os.PathLike, assignment: str) -> list[str]:
+    """Notebook names (without ``.ipynb``) of an assignment's source folder."""
+    return sorted(p.stem for p in (Path(root) / "solutions" / assignment).glob("*.ipynb"))
+
+
+def _check_assignment(root: Path, assignment: str) -> None:
+    if assignment not in find_assignments(root):
+        raise SystemExit(
+            f"instructor: unknown assignment {assignment!r}; solutions/ has {find_assignments(root) or 'none'}"
+        )
+
+
+def _child_env(task_timeout: float | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    # nbgrader calls the `alembic` script of its environment when it creates a gradebook, and
+    # the kernels it starts must be this environment's: its bin/ goes first on PATH.
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    if task_timeout is not None:
+        env["CNNVIT_GRADING_TIMEOUT"] = str(task_timeout)
+    return env
+
+
+@dataclass
+class _Run:
+    returncode: int | None  # None: stopped at the time limit
+    output: str
+    seconds: float  # wall clock
+    cpu_seconds: float  # user + system of nbgrader and the kernels it ran
+
+
+def _nbgrader(root: Path, args: Sequence[str], *, env: dict | None = None, timeout: float | None = None,
+              log: Path | None = None) -> _Run:
+    """Run ``python -m nbgrader ARGS`` in ``root`` (its own process group, killed at ``timeout``)."""
+    cmd = [sys.executable, "-m", "nbgrader", *args]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=root, env=env or _child_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    stopped = threading.Event()
+
+    def stop() -> None:
+        stopped.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the process group this call started
+
+    timer = threading.Timer(timeout, stop) if timeout else None
+    if timer:
+        timer.start()
+    # wait4 (not Popen.wait) also returns the CPU time of the process and of the kernels it reaped
+    _, status, usage = os.wait4(proc.pid, 0)
+    if timer:
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    reader.join()
+    proc.stdout.close()
+    out = "".join(chunks)
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(" ".join(cmd) + "\n" + out)
+    return _Run(None if stopped.is_set() else proc.returncode, out, time.monotonic() - t0,
+                usage.ru_utime + usage.ru_stime)
+
+
+def _last_error(output: str) -> str:
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "ERROR" in ln or "Error" in ln or "Exception" in ln]
+    text = (errors or lines or ["no output"])[-1]
+    return re.sub(r"^\[\w+App \| ERROR\]\s*", "", text)[:300]
+
+
+# --------------------------------------------------------------------------------------------
+# release
+# --------------------------------------------------------------------------------------------
+def _generate(root: Path, assignment: str, release_dir: Path, *, database: bool) -> None:
+    args = ["generate_assignment", assignment, "--force",
+            f"--CourseDirectory.release_directory={release_dir}"]
+    with tempfile.TemporaryDirectory(prefix="release-db-") as tmp:
+        if database:
+            (root / "grading").mkdir(exist_ok=True)
+        else:  # a throwaway gradebook (nbgrader 0.9's no_database still needs one)
+            args.append(f"--CourseDirectory.db_url=sqlite:///{Path(tmp) / 'release.db'}")
+        run = _nbgrader(root, args)
+    if run.returncode != 0:
+        raise SystemExit(f"instructor: nbgrader generate_assignment {assignment} failed:\n{run.output[-3000:]}")
+
+
+def _cells_signature(path: Path) -> list[tuple[str, str, dict]]:
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    return [(c.cell_type, c.source, dict(c.metadata.get("nbgrader", {}))) for c in nb.cells]
+
+
+def diff_release(expected: Path, actual: Path) -> list[str]:
+    """Differences between two release folders (notebooks: cell types, sources, nbgrader metadata)."""
+    problems = []
+    exp = {p.relative_to(expected) for p in expected.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts}
+    act = {p.relative_to(actual) for p in actual.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts} \
+        if actual.is_dir() else set()
+    for rel in sorted(exp - act):
+        problems.append(f"{actual / rel} is missing")
+    for rel in sorted(act - exp):
+        problems.append(f"{actual / rel} is not generated from solutions/ any more")
+    for rel in sorted(exp & act):
+        a, b = expected / rel, actual / rel
+        if rel.suffix != ".ipynb":
+            if a.read_bytes() != b.read_bytes():
+                problems.append(f"{b} differs")
+            continue
+        ca, cb = _cells_signature(a), _cells_signature(b)
+        if len(ca) != len(cb):
+            problems.append(f"{b}: {len(cb)} cells, the release from solutions/ has {len(ca)}")
+            continue
+        for i, (x, y) in enumerate(zip(ca, cb)):
+            for what, u, v in (("cell type", x[0], y[0]), ("source", x[1], y[1]), ("nbgrader metadata", x[2], y[2])):
+                if u != v:
+                    problems.append(f"{b}: cell {i} ({x[2].get('grade_id', 'no id')}): {what} differs")
+    return problems
+
+
+def release(root: Path, assignments: Sequence[str] | None = None, *, check: bool = False) -> int:
+    """Regenerate ``exercises/<A>`` from ``solutions/<A>`` (or, with ``check``, only compare)."""
+    names = list(assignments) if assignments else find_assignments(root)
+    for a in names:
+        _check_assignment(root, a)
+    if check:
+        problems = []
+        with tempfile.TemporaryDirectory(prefix="release-check-") as tmp:
+            for a in names:
+                _generate(root, a, Path(tmp), database=False)
+                problems += diff_release(Path(tmp) / a, root / "exercises" / a)
+        if not assignments:
+            for d in sorted((root / "exercises").glob("*")) if (root / "exercises").is_dir() else []:
+                if d.is_dir() and d.name not in names:
+                    problems.append(f"{d} has no source in solutions/")
+        for p in problems:
+            print(p)
+        if problems:
+            print("exercises/ is out of sync with solutions/: run make release "
+                  "(python -m cnnvit_ref.instructor release) and commit exercises/.")
+            return 1
+        print(f"exercises/ is in sync with solutions/ ({', '.join(names) or 'no assignments'})")
+        return 0
+    for a in names:
+        _generate(root, a, root / "exercises", database=False)
+        print(f"released {a} -> exercises/{a}/")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# autograde
+# --------------------------------------------------------------------------------------------
+def collect_submissions(assignment: str, folder: str | os.PathLike, notebooks: Sequence[str]
+                        ) -> tuple[dict[str, dict[str, Path]], dict[str, str]]:
+    """Find each student's notebook(s) in ``folder``.
+
+    Returns ``({student: {notebook: path}}, {student: why it cannot be graded})``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SystemExit(f"instructor: submissions folder {folder} does not exist")
+    found: dict[str, dict[str, Path]] = {}
+    problems: dict[str, str] = {}
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith((".", "_")):
+            continue
+        if entry.is_file() and entry.suffix == ".ipynb":
+            student = entry.stem
+            if len(notebooks) != 1:
+                problems[student] = (f"a single notebook {entry.name} was submitted, but {assignment} has "
+                                     f"{len(notebooks)}: use {student}/<notebook>.ipynb")
+                continue
+            found[student] = {notebooks[0]: entry}
+        elif entry.is_dir():
+            student = entry.name
+            files: dict[str, Path] = {}
+            for nb in notebooks:
+                for cand in (entry / f"{nb}.ipynb", entry / assignment / f"{nb}.ipynb"):
+                    if cand.is_file():
+                        files[nb] = cand
+                        break
+            if not files:
+                others = sorted(p.name for p in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+                problems[student] = (f"no {' or '.join(n + '.ipynb' for n in notebooks)} in {entry}"
+                                     + (f" (found {', '.join(others)})" if others else ""))
+                continue
+            found[student] = files
+        else:
+            continue
+        if student in found and not _STUDENT_ID.match(student):
+            del found[student]
+            problems[student] = "the student id may use only letters, digits and _ . @ + - (rename the file)"
+    return found, problems
+
+
+_SUSPICIOUS = [
+    (re.compile(r"\bimportlib\s*\.\s*reload\s*=(?!=)"), "rebinds importlib.reload"),
+    (re.compile(r"\bgrading\s*\.\s*\w+\s*=(?!=)"), "assigns to the checker (grading.<name> = ...)"),
+    (re.compile(r"\bcnnvit_ref\.grading\b|\bfrom\s+cnnvit_ref\s+import\b[^\n]*\bgrading\b"),
+     "imports the checker in its own code"),
+    (re.compile(r"^\s*grading\s*=(?!=)", re.MULTILINE), "rebinds the name grading"),
+    (re.compile(r"\bcnnvit_ref\b[\w.]*\.\w+\s*=(?!=)"), "assigns into the cnnvit_ref package"),
+    (re.compile(r"\b(?:torch|F|nn)\s*\.[\w.]+\s*=(?!=)"), "rebinds a torch function"),
+    (re.compile(r"\bsetattr\s*\(\s*(?:torch|F|nn|grading|cnnvit_ref|importlib|sys|builtins)\b"), "setattr on a module"),
+    (re.compile(r"\bsys\s*\.\s*(?:setprofile|settrace|modules)\b"), "touches sys.setprofile/settrace/modules"),
+    (re.compile(r"\b(?:builtins|__builtins__)\b"), "touches builtins"),
+    (re.compile(r"\bsignal\s*\.\s*(?:signal|setitimer|alarm)\b"), "touches signal handlers"),
+    (re.compile(r"\bos\s*\.\s*_exit\b|\bctypes\b|\bos\s*\.\s*kill\b"), "os._exit/ctypes/os.kill"),
+]
+
+
+def _suspicious(nb_path: Path) -> list[str]:
+    """Patterns in the student's own cells that an instructor may want to look at."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(nb_path, as_version=4)
+    except Exception:
+        return []
+    flags = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("locked") or meta.get("grade") and not meta.get("solution"):
+            continue
+        for pattern, what in _SUSPICIOUS:
+            if pattern.search(cell.source) and what not in flags:
+                flags.append(what)
+    return flags
+
+
+def _incidents(autograded: Path) -> list[str]:
+    """What cost points beyond wrong answers, read from the autograded notebook(s)."""
+    import nbformat
+
+    from .nbgrader_plugins import METADATA_KEY
+
+    incidents = []
+    for path in sorted(autograded.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        record = nb.metadata.get(METADATA_KEY, {})
+        for inc in record.get("incidents", []):
+            what = "the kernel died in" if inc["what"] == "kernel died" else "stuck past the cell time limit:"
+            incidents.append(f"{what} {inc['cell']!r}")
+        if record.get("gave_up"):
+            incidents.append("gave up after repeated kernel deaths (cells below not run)")
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error" and out.get("ename") == "GradingTimeout":
+                    incidents.append(f"test time limit in {cell.metadata.get('nbgrader', {}).get('grade_id', '?')!r}")
+    return incidents
+
+
+def _tampered_tests(released: Path, submitted: Path) -> list[str]:
+    """Test cells of the release that the submission edited or deleted (nbgrader restores them)."""
+    import nbformat
+
+    def tests(path: Path) -> dict[str, str]:
+        nb = nbformat.read(path, as_version=4)
+        return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+                if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")}
+
+    try:
+        want, got = tests(released), tests(submitted)
+    except Exception:
+        return []
+    edited = [g for g in want if g in got and got[g] != want[g]]
+    deleted = [g for g in want if g not in got]
+    notes = []
+    if edited:
+        notes.append(f"edited test cells restored: {', '.join(edited)}")
+    if deleted:
+        notes.append(f"deleted test cells restored: {', '.join(deleted)}")
+    return notes
+
+
+@dataclass
+class _Job:
+    student: str
+    files: dict[str, Path]
+    row: dict = field(default_factory=dict)
+    cpu_seconds: float = 0.0
+
+
+def _grade_one(root: Path, assignment: str, job: _Job, *, env: dict, extra: list[str],
+               student_timeout: float, db_retries: int = 2) -> None:
+    log = root / "grading" / "logs" / assignment / f"{job.student}.log"
+    for _ in range(db_retries + 1):
+        run = _nbgrader(root, ["autograde", assignment, "--student", job.student, "--force", *extra],
+                        env=env, timeout=student_timeout, log=log)
+        if run.returncode == 0 or "database is locked" not in run.output:
+            break
+    if run.returncode is None:
+        status, reason = "failed", f"grading took longer than {student_timeout:g} s and was stopped"
+    elif run.returncode != 0:
+        status, reason = "failed", f"nbgrader autograde failed: {_last_error(run.output)} (see {log.relative_to(root)})"
+    else:
+        incidents = _incidents(root / "grading" / "autograded" / job.student / assignment)
+        status = "incident" if incidents else "ok"
+        reason = "; ".join(incidents)
+    flags, notes = [], []
+    for nb, p in job.files.items():
+        notes += _tampered_tests(root / "grading" / "release" / assignment / f"{nb}.ipynb", p)
+        flags += [f for f in _suspicious(p) if f not in flags]
+    reason = "; ".join(filter(None, [reason, *notes]))
+    if flags:
+        reason = "; ".join(filter(None, [reason, "for review: " + ", ".join(flags)]))
+    job.row = {"student": job.student, "status": status, "seconds": f"{run.seconds:.1f}", "reason": reason}
+    job.cpu_seconds = run.cpu_seconds
+
+
+def _read_log(path: Path) -> dict[str, dict]:
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as f:
+        return {r["student"]: r for r in csv.DictReader(f)}
+
+
+def _write_csv(path: Path, fields: Sequence[str], rows: Iterable[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(fields))
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in fields})
+    tmp.replace(path)
+
+
+def _fmt(x: float | None) -> str:
+    x = 0.0 if x is None else float(x)
+    return f"{x:g}"
+
+
+def autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, jobs: int = 2,
+              task_timeout: float | None = None, cell_timeout: float | None = None,
+              student_timeout: float = 900.0) -> list[dict]:
+    """Grade every submission of ``assignment``; write and return the log rows."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    _check_assignment(root, assignment)
+    notebooks = assignment_notebooks(root, assignment)
+    found, problems = collect_submissions(assignment, submissions, notebooks)
+    grading = root / "grading"
+    grading.mkdir(exist_ok=True)
+    # The gradebook gets the assignment's current cells (checksums, hidden tests); the release
+    # copy made on the way goes to grading/, not exercises/.
+    _generate(root, assignment, grading / "release", database=True)
+
+    rows: dict[str, dict] = {}
+    jobs_list = []
+    for student, files in found.items():
+        dest = grading / "submitted" / student / assignment
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        broken = []
+        for nb, src in files.items():
+            try:
+                json.loads(src.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                broken.append(f"{src.name} is not a readable notebook ({type(exc).__name__}: {str(exc)[:80]})")
+            shutil.copyfile(src, dest / f"{nb}.ipynb")
+        if broken:
+            rows[student] = {"student": student, "status": "failed", "seconds": "0", "reason": "; ".join(broken)}
+            continue
+        jobs_list.append(_Job(student, files))
+    for student, why in problems.items():
+        rows[student] = {"student": student, "status": "missing", "seconds": "0", "reason": why}
+
+    env = _child_env(task_timeout)
+    extra = [f"--Execute.timeout={int(cell_timeout)}"] if cell_timeout is not None else []
+    print(f"autograding {assignment}: {len(jobs_list)} submission(s), {jobs} at a time")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(_grade_one, root, assignment, j, env=env, extra=extra,
+                               student_timeout=student_timeout): j for j in jobs_list}
+        for fut in concurrent.futures.as_completed(futures):
+            j = futures[fut]
+            try:
+                fut.result()
+            except Exception as exc:  # a bug here must not stop the others either
+                j.row = {"student": j.student, "status": "failed", "seconds": "0",
+                         "reason": f"instructor error: {type(exc).__name__}: {exc}"}
+            rows[j.student] = j.row
+            print(f"  {j.student}: {j.row['status']} ({j.row['seconds']} s wall, {j.cpu_seconds:.1f} s cpu) "
+                  f"{j.row['reason']}".rstrip())
+
+    for student, row in rows.items():  # no stale autograded copy (nor feedback) for what failed now
+        if row["status"] in ("failed", "missing"):
+            shutil.rmtree(grading / "autograded" / student / assignment, ignore_errors=True)
+            shutil.rmtree(grading / "feedback" / student / assignment, ignore_errors=True)
+
+    with Gradebook(_db_url(root), _course_id(root)) as gb:
+        max_score = gb.find_assignment(assignment).max_score
+        for student, row in rows.items():
+            score = 0.0
+            if row["status"] in ("ok", "incident"):
+                try:
+                    score = gb.find_submission(assignment, student).score
+                except MissingEntry:
+                    row["status"], row["reason"] = "failed", "no grades in the gradebook after autograding"
+            row["score"], row["max_score"] = _fmt(score), _fmt(max_score)
+
+    path = grading / f"{assignment}_autograde_log.csv"
+    merged = _read_log(path)
+    merged.update(rows)
+    _write_csv(path, LOG_FIELDS, [merged[s] for s in sorted(merged)])
+    print(f"wrote {path.relative_to(root)}")
+    return [rows[s] for s in sorted(rows)]
+
+
+# --------------------------------------------------------------------------------------------
+# feedback and export
+# --------------------------------------------------------------------------------------------
+def feedback(root: Path, assignment: str) -> int:
+    """``nbgrader generate_feedback`` (hidden tests removed by the course's plugin)."""
+    _check_assignment(root, assignment)
+    run = _nbgrader(root, ["generate_feedback", assignment, "--force"],
+                    log=root / "grading" / "logs" / assignment / "_feedback.log")
+    if run.returncode != 0:
+        print(run.output[-3000:])
+        return 1
+    print(f"feedback in grading/feedback/<student>/{assignment}/")
+    return 0
+
+
+def export(root: Path, out: str | os.PathLike | None = None) -> Path:
+    """Write ``grading/grades.csv``: one row per student, a score and max per assignment, a reason."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    path = Path(out) if out else root / "grading" / "grades.csv"
+    logs = {p.name[: -len("_autograde_log.csv")]: _read_log(p)
+            for p in sorted((root / "grading").glob("*_autograde_log.csv"))}
+    table: dict[str, dict] = {}
+    reasons: dict[str, list[str]] = {}
+    maxima: dict[str, float] = {}
+    with Gradebook(_db_url(root), _course_id(root)) as gb:
+        assignments = sorted({a.name for a in gb.assignments} | set(logs))
+        students = sorted({s.id for s in gb.students} | {s for log in logs.values() for s in log})
+        for a in assignments:
+            try:
+                maxima[a] = gb.find_assignment(a).max_score
+            except MissingEntry:
+                maxima[a] = max((float(r.get("max_score") or 0) for r in logs.get(a, {}).values()), default=0.0)
+        for s in students:
+            row = table.setdefault(s, {"student": s})
+            for a in assignments:
+                entry = logs.get(a, {}).get(s)
+                score = 0.0
+                if entry is not None and entry["status"] not in ("ok", "incident"):
+                    reasons.setdefault(s, []).append(f"{a}: {entry['status']}: {entry['reason']}")
+                else:
+                    try:
+                        score = gb.find_submission(a, s).score
+                    except MissingEntry:
+                        reasons.setdefault(s, []).append(f"{a}: no submission")
+                    if entry is not None and entry.get("reason"):
+                        reasons.setdefault(s, []).append(f"{a}: {entry['reason']}")
+                row[a] = _fmt(score)
+                row[f"{a}_max"] = _fmt(maxima[a])
+            row["total"] = _fmt(sum(float(row[a]) for a in assignments))
+            row["max_total"] = _fmt(sum(maxima.values()))
+            row["reason"] = " | ".join(reasons.get(s, []))
+    fields = ["student", *[x for a in assignments for x in (a, f"{a}_max")], "total", "max_total", "reason"]
+    _write_csv(path, fields, [table[s] for s in sorted(table)])
+    print(f"wrote {path} ({len(table)} student(s), {len(assignments)} assignment(s))")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m cnnvit_ref.instructor", description=__doc__.split("\n")[0])
+    p.add_argument("--root", help="course folder (holds nbgrader_config.py); default: here, else the checkout")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("release", help="regenerate exercises/ from solutions/")
+    r.add_argument("assignments", nargs="*", help="default: every assignment in solutions/")
+    r.add_argument("--check", action="store_true", help="only compare; exit 1 when exercises/ drifted")
+    a = sub.add_parser("autograde", help="grade a folder of submissions")
+    a.add_argument("assignment")
+    a.add_argument("--submissions", required=True, help="folder of <student>.ipynb or <student>/<notebook>.ipynb")
+    a.add_argument("--jobs", type=int, default=2, help="students graded at the same time (default 2)")
+    a.add_argument("--task-timeout", type=float, default=None, help="shorten the checker's per-test limit (s)")
+    a.add_argument("--cell-timeout", type=float, default=None, help="nbgrader's per-cell limit (s)")
+    a.add_argument("--student-timeout", type=float, default=900.0, help="limit for one student (s)")
+    f = sub.add_parser("feedback", help="HTML feedback for every autograded student")
+    f.add_argument("assignment")
+    e = sub.add_parser("export", help="grades of every assignment as CSV")
+    e.add_argument("--out", default=None, help="default grading/grades.csv")
+    args = p.parse_args(argv)
+    root = course_root(args.root)
+    if args.command == "release":
+        return release(root, args.assignments, check=args.check)
+    if args.command == "autograde":
+        if args.jobs < 1:
+            p.error(f"--jobs must be >= 1, got {args.jobs}")
+        autograde(root, args.assignment, args.submissions, jobs=args.jobs, task_timeout=args.task_timeout,
+                  cell_timeout=args.cell_timeout, student_timeout=args.student_timeout)
+        return 0
+    if args.command == "feedback":
+        return feedback(root, args.assignment)
+    export(root, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

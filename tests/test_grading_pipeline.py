@@ -1,0 +1,700 @@
+"""The grading pipeline end to end: release, autograde, feedback, export (cnnvit_ref.instructor and
+the nbgrader plugins in cnnvit_ref.nbgrader_plugins), on every assignment found in solutions/.
+
+For each assignment, students are crafted here from its own solution and release notebooks (no
+hand-made copies, so a new assignment is covered without new files), graded in ONE autograde run
+in a temporary copy of the course, and the guarantees of COURSE.md §5 are read back from
+nbgrader's gradebook, the autograde log, the feedback HTML and grades.csv:
+
+* the solution notebook scores full marks, the untouched release notebook zero;
+* edited, deleted or unmarked test cells are restored and graded as if untouched;
+* a task whose function loops forever costs that task's tests only;
+* a kernel killed by ``os._exit`` or a segfault costs that task's tests only, with a reason;
+* delegating to the torch twin or to cnnvit_ref, and patching the checker or torch's oracles,
+  score zero on the tasks concerned;
+* feedback shows no hidden test; export has a row, a score and a reason for every student.
+
+"Tests of task T" are the test cells whose source (hidden part included) names T or a task whose
+solution uses T; the expected per-cell scores follow from that and from the cells' points.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import csv
+import html
+import importlib
+import inspect
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.notebooknode import NotebookNode
+
+from cnnvit_ref import instructor, nbgrader_plugins
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENTS = instructor.find_assignments(ROOT)
+CHAPTER_MODULES = ("conv", "rnn", "attention", "vit", "swin")
+BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+pytestmark = pytest.mark.slow
+needs_assignments = pytest.mark.skipif(not ASSIGNMENTS, reason="no assignment in solutions/ yet")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading an assignment: its tasks, its test cells, which tests need which task
+# --------------------------------------------------------------------------------------------
+def _meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _is_test(cell) -> bool:
+    m = _meta(cell)
+    return cell.cell_type == "code" and bool(m.get("grade")) and not m.get("solution")
+
+
+def _task_defs(source: str) -> list[ast.FunctionDef]:
+    """Top-level public functions of a solution cell (its task functions)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [n for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
+
+
+def _names(name: str, source: str) -> bool:
+    return re.search(rf"\b{re.escape(name)}\b", source) is not None
+
+
+@dataclass
+class Assignment:
+    name: str
+    notebook: str  # notebook id (file stem)
+    source: NotebookNode  # solutions/<A>/<nb>.ipynb
+    release: NotebookNode  # exercises/<A>/<nb>.ipynb (what students got)
+    tasks: dict[str, str]  # task function -> grade_id of its solution cell
+    points: dict[str, float]  # test cell grade_id -> points
+    tests_of: dict[str, set[str]]  # task -> test cells that need it
+    code_cells_of: dict[str, int]  # task -> code cells (any) that need it
+    oracles: dict[str, list[str]]  # task -> oracle paths named in its test cells
+
+    @property
+    def total(self) -> float:
+        return sum(self.points.values())
+
+    def expected(self, broken: set[str]) -> dict[str, float]:
+        """Per test cell: zero if it needs a broken task, else its points."""
+        lost = set().union(*(self.tests_of[t] for t in broken)) if broken else set()
+        return {g: (0.0 if g in lost else p) for g, p in self.points.items()}
+
+    def cheapest_tasks(self, n: int) -> list[str]:
+        """Tasks whose failure touches the fewest cells (the others keep their points)."""
+        return sorted(self.tasks, key=lambda t: (self.code_cells_of[t], len(self.tests_of[t])))[:n]
+
+
+def load_assignment(root: Path, name: str) -> Assignment:
+    (notebook,) = instructor.assignment_notebooks(root, name)  # one notebook per assignment
+    source = nbformat.read(root / "solutions" / name / f"{notebook}.ipynb", as_version=4)
+    release = nbformat.read(root / "exercises" / name / f"{notebook}.ipynb", as_version=4)
+    tasks, solution_src = {}, {}
+    for cell in source.cells:
+        if cell.cell_type == "code" and _meta(cell).get("solution"):
+            for fdef in _task_defs(cell.source):
+                tasks[fdef.name] = _meta(cell)["grade_id"]
+                solution_src[fdef.name] = cell.source
+    # task U depends on task T when U's solution cell names T
+    users = {t: {u for u in tasks if u != t and _names(t, solution_src[u])} | {t} for t in tasks}
+    changed = True
+    while changed:
+        changed = False
+        for t in tasks:
+            more = set().union(*(users[u] for u in users[t])) - users[t]
+            if more:
+                users[t] |= more
+                changed = True
+    points = {_meta(c)["grade_id"]: float(_meta(c).get("points", 0)) for c in source.cells if _is_test(c)}
+    tests_of, code_cells_of, oracles = {}, {}, {}
+    for t in tasks:
+        needs = [c for c in source.cells if c.cell_type == "code" and not _meta(c).get("solution")
+                 and any(_names(u, c.source) for u in users[t])]
+        tests_of[t] = {_meta(c)["grade_id"] for c in needs if _is_test(c)}
+        code_cells_of[t] = len(needs)
+        oracles[t] = sorted({m for c in source.cells if _is_test(c) and _names(t, c.source)
+                             for m in re.findall(rf"check_function\(\s*{t}\s*,\s*\"([\w.]+)\"", c.source)})
+    return Assignment(name, notebook, source, release, tasks, points, tests_of, code_cells_of, oracles)
+
+
+def find_reference(name: str):
+    """The function ``name`` in a chapter module of cnnvit_ref, or None."""
+    for module in CHAPTER_MODULES:
+        if not (ROOT / "cnnvit_ref" / f"{module}.py").is_file():
+            continue
+        mod = importlib.import_module(f"cnnvit_ref.{module}")
+        fn = getattr(mod, name, None)
+        if inspect.isfunction(fn) and fn.__module__ == mod.__name__:
+            return fn
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Crafting submissions from the assignment's own notebooks
+# --------------------------------------------------------------------------------------------
+def _cell(nb: NotebookNode, grade_id: str) -> NotebookNode:
+    return next(c for c in nb.cells if _meta(c).get("grade_id") == grade_id)
+
+
+def filled(a: Assignment) -> NotebookNode:
+    """The release notebook with every solution cell written as in the solution."""
+    nb = copy.deepcopy(a.release)
+    for cell in nb.cells:
+        if _meta(cell).get("solution"):
+            cell.source = _cell(a.source, _meta(cell)["grade_id"]).source
+    return nb
+
+
+def with_prefix(nb: NotebookNode, grade_id: str, code: str) -> NotebookNode:
+    cell = _cell(nb, grade_id)
+    cell.source = code + "\n" + cell.source
+    return nb
+
+
+def endless(nb: NotebookNode, a: Assignment, task: str) -> NotebookNode:
+    """The task's function starts with an endless loop whenever the checker calls it.
+
+    The checker watches the call with a profiler, so ``while sys.getprofile() is not None`` is
+    ``while True`` for every test of the task, while ungraded "try it" cells run normally: there,
+    a plain ``while True`` is only stopped by nbgrader's cell time limit and a re-run, which
+    test_resilient_execute_abandons_a_cell_that_ignores_interrupts covers on a tiny notebook.
+    """
+    cell = _cell(nb, a.tasks[task])
+    (fdef,) = [f for f in _task_defs(cell.source) if f.name == task]
+    lines = cell.source.split("\n")
+    body = fdef.body[0]
+    indent = " " * body.col_offset
+    lines.insert(body.lineno - 1, f"{indent}import sys\n{indent}while sys.getprofile() is not None:  # endless\n"
+                                  f"{indent}    pass")
+    cell.source = "\n".join(lines)
+    return nb
+
+
+def delegating(nb: NotebookNode, a: Assignment, tasks: set[str]) -> NotebookNode:
+    """These tasks call the op they should re-implement: torch's twin if a test names one, else cnnvit_ref."""
+    for task in tasks:
+        grade_id = a.tasks[task]
+        twin = next((o for o in a.oracles[task] if o.startswith("torch.")), None)
+        ref = find_reference(task)
+        target = twin or (f"{ref.__module__}.{task}" if ref else None)
+        if target is None:
+            continue
+        module = target.rsplit(".", 1)[0]
+        _cell(nb, grade_id).source += (
+            f"\n\n\ndef {task}(*args, **kwargs):  # delegates\n"
+            f"    import {module}\n"
+            f"    return {target}(*args, **kwargs)\n"
+        )
+    return nb
+
+
+PATCH_CHECKER = """\
+import importlib, types
+import torch
+import cnnvit_ref.grading as _g
+_g.check_function = lambda *args, **kwargs: None
+_g.check_value = lambda *args, **kwargs: None
+_g.assert_close = lambda *args, **kwargs: 0.0
+_g.check_raises = lambda *args, **kwargs: None
+grading = types.SimpleNamespace(check_function=lambda *a, **k: None, check_value=lambda *a, **k: None,
+                                torch_op=lambda path: None, reference=lambda path: None)
+torch.Tensor.any = lambda self, *args, **kwargs: torch.tensor(False)
+
+
+def _first_tensor(args, kwargs):
+    return next(v for v in [*args, *kwargs.values()] if isinstance(v, torch.Tensor))
+"""
+
+
+def patching(nb: NotebookNode, a: Assignment, tasks: set[str]) -> NotebookNode:
+    """The checker patched (first solution cell); these tasks redefined wrong, with torch's oracles
+    and cnnvit_ref's reference rebound to the wrong function."""
+    first_cell = _cell(nb, next(iter(a.tasks.values())))
+    first_cell.source = PATCH_CHECKER + "\n\n" + first_cell.source
+    for task in tasks:
+        code = f"\n\n\ndef {task}(*args, **kwargs):  # wrong: returns its first tensor argument\n"
+        code += "    return _first_tensor(args, kwargs)\n\n\n"
+        for oracle in a.oracles[task]:
+            module, attr = oracle.rsplit(".", 1)
+            code += f"import {module}\n{module}.{attr} = {task}  # the oracle is now this function\n"
+        _cell(nb, a.tasks[task]).source += code
+    return nb
+
+
+def tampered(nb: NotebookNode) -> NotebookNode:
+    """Test cells edited to ``pass`` (with 100 points), deleted, or unmarked (metadata removed)."""
+    tests = [c for c in nb.cells if _is_test(c)]
+    for i, cell in enumerate(tests):
+        if i % 3 == 0:
+            cell.source = "pass  # edited"
+            cell.metadata["nbgrader"]["points"] = 100
+        elif i % 3 == 2:
+            cell.source = "pass  # unmarked"
+            del cell.metadata["nbgrader"]
+    deleted = {id(c) for i, c in enumerate(tests) if i % 3 == 1}
+    nb.cells = [c for c in nb.cells if id(c) not in deleted]
+    return nb
+
+
+def craft_submissions(a: Assignment, folder: Path) -> dict:
+    """Write the crafted students into ``folder``; return what each one should score.
+
+    Five graded students (one nbgrader run each, so an assignment costs 6 notebook executions):
+    ``solution``, ``blank``, ``tampered``; ``incidents``: the solution with an endless loop in one
+    task and ``os._exit`` in another task's cell (each costs its own tests; a segfault and a cell
+    stuck past nbgrader's time limit are tested on tiny notebooks below: the same re-run);
+    ``cheater``: half the tasks delegate to the op they re-implement, the other half are wrong and
+    rebind the oracles to themselves, and the checker is patched (everything scores zero).
+    """
+    nb_name = f"{a.notebook}.ipynb"
+    order = list(a.tasks)  # notebook order
+    cheap = sorted(a.cheapest_tasks(2), key=order.index)
+    loop_task = cheap[-1]  # after the crash in the notebook: its time limits are waited for once
+    crash_tasks = cheap[:-1]
+    incidents = endless(filled(a), a, loop_task)
+    for task in crash_tasks:
+        with_prefix(incidents, a.tasks[task], "import os; os._exit(1)  # kills the kernel")
+    delegated = set(order[0::2])
+    cheater = delegating(patching(filled(a), a, set(order) - delegated), a, delegated)
+    plan: dict[str, tuple[NotebookNode, dict[str, float]]] = {
+        "solution": (copy.deepcopy(a.source), a.expected(set())),
+        "blank": (copy.deepcopy(a.release), {g: 0.0 for g in a.points}),
+        "tampered": (tampered(filled(a)), a.expected(set())),
+        "incidents": (incidents, a.expected({loop_task, *crash_tasks})),
+        "cheater": (cheater, a.expected(set(a.tasks))),
+    }
+    for i, (student, (nb, _)) in enumerate(sorted(plan.items())):
+        if i % 2:  # both layouts: <student>.ipynb and <student>/<notebook>.ipynb
+            nbformat.write(nb, folder / f"{student}.ipynb")
+        else:
+            (folder / student).mkdir()
+            nbformat.write(nb, folder / student / nb_name)
+    (folder / "broken.ipynb").write_text('{"cells": [ this is not json')
+    (folder / "misnamed").mkdir()
+    nbformat.write(a.release, folder / "misnamed" / "Untitled.ipynb")
+    return {
+        "expected": {s: e for s, (_, e) in plan.items()},
+        "loop_task": loop_task,
+        "crash_cells": [a.tasks[t] for t in crash_tasks],
+        "delegated": sorted(delegated),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# One autograde run per assignment (shared by the tests below and by xdist workers)
+# --------------------------------------------------------------------------------------------
+def course_copy(dest: Path, assignments: list[str]) -> Path:
+    """The repo's nbgrader layout (config, solutions/, exercises/) for some assignments, in ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "nbgrader_config.py", dest)
+    for a in assignments:
+        shutil.copytree(ROOT / "solutions" / a, dest / "solutions" / a)
+        if (ROOT / "exercises" / a).is_dir():
+            shutil.copytree(ROOT / "exercises" / a, dest / "exercises" / a)
+    return dest
+
+
+def instructor_cli(root: Path, *args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnnvit_ref.instructor", "--root", str(root), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def grade_everything(folder: Path, name: str) -> dict:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    root = course_copy(folder / "course", [name])
+    a = load_assignment(root, name)
+    subs = folder / "submissions"
+    subs.mkdir()
+    plan = craft_submissions(a, subs)
+    steps = {}
+    for step, args in [
+        ("autograde", ["autograde", name, "--submissions", str(subs), "--jobs", "2",
+                       "--task-timeout", "5", "--cell-timeout", "60"]),
+        ("feedback", ["feedback", name]),
+        ("export", ["export"]),
+    ]:
+        proc = instructor_cli(root, *args)
+        steps[step] = {"returncode": proc.returncode, "output": proc.stdout + proc.stderr}
+    scores = {}
+    db = "sqlite:///" + str(root / "grading" / "gradebook.db")
+    with Gradebook(db) as gb:
+        for student in plan["expected"]:
+            try:
+                scores[student] = {g: gb.find_grade(g, a.notebook, name, student).score for g in a.points}
+            except MissingEntry:
+                scores[student] = None
+    log_path = root / "grading" / f"{name}_autograde_log.csv"
+    grades_path = root / "grading" / "grades.csv"
+    return {
+        "root": str(root),
+        "plan": plan,
+        "steps": steps,
+        "scores": scores,
+        "log": list(csv.DictReader(log_path.open())) if log_path.is_file() else [],
+        "grades": list(csv.DictReader(grades_path.open())) if grades_path.is_file() else [],
+    }
+
+
+@pytest.fixture(params=ASSIGNMENTS or [pytest.param(None, marks=needs_assignments)])
+def graded(request, shared_once):
+    name = request.param
+    result = shared_once(f"graded-{name}", lambda folder: grade_everything(folder, name))
+    for step, info in result["steps"].items():
+        assert info["returncode"] == 0, f"instructor {step} failed:\n{info['output'][-4000:]}"
+    result["name"] = name
+    result["log_by_student"] = {r["student"]: r for r in result["log"]}
+    return result
+
+
+def assert_cell_scores(result: dict, student: str) -> None:
+    got = result["scores"][student]
+    assert got is not None, f"{student} has no grades in the gradebook: {result['log_by_student'].get(student)}"
+    want = result["plan"]["expected"][student]
+    wrong = {g: (got[g], want[g]) for g in want if got[g] is None or abs(got[g] - want[g]) > 1e-9}
+    assert not wrong, (
+        f"{result['name']}: student '{student}' scored (got, expected) per test cell: {wrong}; "
+        f"log: {result['log_by_student'].get(student)}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# release: exercises/ is what solutions/ generates
+# --------------------------------------------------------------------------------------------
+def _cells(path: Path) -> list[tuple]:
+    nb = nbformat.read(path, as_version=4)
+    return [(c.cell_type, c.source, json.dumps(_meta(c), sort_keys=True)) for c in nb.cells]
+
+
+@needs_assignments
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_is_in_sync_with_solutions(tmp_path, name):
+    committed = ROOT / "exercises" / name
+    assert committed.is_dir(), f"exercises/{name}/ is missing: run make release"
+    root = course_copy(tmp_path / "course", [name])
+    shutil.rmtree(root / "exercises")
+    proc = instructor_cli(root, "release", name)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    fresh = root / "exercises" / name
+    assert sorted(p.name for p in fresh.iterdir()) == sorted(p.name for p in committed.iterdir()), \
+        f"exercises/{name}/ has other files than solutions/{name}/ generates: run make release"
+    for nb in sorted(fresh.glob("*.ipynb")):
+        want, got = _cells(nb), _cells(committed / nb.name)
+        assert len(got) == len(want), f"exercises/{name}/{nb.name}: {len(got)} cells, expected {len(want)}: run make release"
+        for i, (w, g) in enumerate(zip(want, got)):
+            assert g == w, f"exercises/{name}/{nb.name} cell {i} differs from the generated release: run make release"
+
+
+@needs_assignments
+def test_release_check_reports_drift(tmp_path):
+    name = ASSIGNMENTS[0]
+    root = course_copy(tmp_path / "course", [name])
+    proc = instructor_cli(root, "release", "--check")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    path = next((root / "exercises" / name).glob("*.ipynb"))
+    nb = nbformat.read(path, as_version=4)
+    test_cell = next(c for c in nb.cells if _is_test(c))
+    test_cell.source += "\n# edited by hand"
+    nbformat.write(nb, path)
+    proc = instructor_cli(root, "release", "--check")
+    assert proc.returncode == 1
+    assert f"({_meta(test_cell)['grade_id']}): source differs" in proc.stdout
+    assert "run make release" in proc.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# autograde guarantees
+# --------------------------------------------------------------------------------------------
+def test_solution_scores_full_marks(graded):
+    assert_cell_scores(graded, "solution")
+    row = graded["log_by_student"]["solution"]
+    assert row["status"] == "ok" and float(row["score"]) == float(row["max_score"]) > 0
+
+
+def test_untouched_release_scores_zero(graded):
+    assert_cell_scores(graded, "blank")
+    assert float(graded["log_by_student"]["blank"]["score"]) == 0
+
+
+def test_edited_deleted_and_unmarked_test_cells_are_restored(graded):
+    assert_cell_scores(graded, "tampered")
+    reason = graded["log_by_student"]["tampered"]["reason"]
+    assert "edited test cells restored" in reason and "deleted test cells restored" in reason
+
+
+def test_endless_loop_and_kernel_deaths_cost_only_their_tasks(graded):
+    assert_cell_scores(graded, "incidents")
+    row = graded["log_by_student"]["incidents"]
+    assert row["status"] == "incident", row
+    a_loop = graded["plan"]["loop_task"]
+    assert "test time limit in" in row["reason"], row  # the loop (cut by the checker, not by a restart)
+    for cell in graded["plan"]["crash_cells"]:
+        assert f"the kernel died in '{cell}'" in row["reason"], row["reason"]
+    assert "for review: os._exit/ctypes/os.kill" in row["reason"]
+    assert 0 < float(row["score"]) < float(row["max_score"]), (a_loop, row)
+
+
+def test_incident_reasons_reach_the_export(graded):
+    row = graded["log_by_student"]["incidents"]
+    grade_row = next(r for r in graded["grades"] if r["student"] == "incidents")
+    assert row["reason"] and row["reason"] in grade_row["reason"]
+    assert float(grade_row[graded["name"]]) == float(row["score"])
+
+
+def test_delegating_or_patching_scores_zero(graded):
+    assert_cell_scores(graded, "cheater")
+    reason = graded["log_by_student"]["cheater"]["reason"]
+    for flag in ("imports the checker", "rebinds the name grading", "rebinds a torch function"):
+        assert flag in reason, reason
+
+
+def test_every_student_is_in_the_log(graded):
+    log = graded["log_by_student"]
+    assert set(log) == set(graded["plan"]["expected"]) | {"broken", "misnamed"}
+    assert log["broken"]["status"] == "failed" and "not a readable notebook" in log["broken"]["reason"]
+    assert log["misnamed"]["status"] == "missing" and "found Untitled.ipynb" in log["misnamed"]["reason"]
+    for row in log.values():
+        assert list(row) == list(instructor.LOG_FIELDS)
+        assert float(row["max_score"]) == float(log["solution"]["max_score"])
+        assert float(row["seconds"]) >= 0
+    print("\n" + graded["steps"]["autograde"]["output"])  # wall and CPU seconds per student (-s shows it)
+
+
+def test_export_has_one_row_per_student_with_reasons(graded):
+    name, grades = graded["name"], graded["grades"]
+    students = [r["student"] for r in grades]
+    assert sorted(students) == sorted(set(students)) == sorted(graded["log_by_student"])
+    by = {r["student"]: r for r in grades}
+    for student, row in graded["log_by_student"].items():
+        assert float(by[student][name]) == float(row["score"]), student
+        assert float(by[student][f"{name}_max"]) == float(row["max_score"])
+    assert float(by["broken"][name]) == 0 and "not a readable notebook" in by["broken"]["reason"]
+    assert float(by["misnamed"][name]) == 0 and f"{name}: missing" in by["misnamed"]["reason"]
+
+
+class _Text(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+
+def _html_text(path: Path) -> str:
+    parser = _Text()
+    parser.feed(path.read_text())
+    return re.sub(r"\s+", " ", html.unescape("".join(parser.parts)))
+
+
+def _hidden_lines(nb: NotebookNode) -> list[str]:
+    lines = []
+    for cell in nb.cells:
+        inside = False
+        for line in cell.source.split("\n"):
+            if BEGIN_HIDDEN in line:
+                inside = True
+            elif END_HIDDEN in line:
+                inside = False
+            elif inside and len(line.strip()) >= 12:
+                lines.append(re.sub(r"\s+", " ", line.strip()))
+    return lines
+
+
+def test_feedback_does_not_show_hidden_tests(graded):
+    root, name = Path(graded["root"]), graded["name"]
+    a = load_assignment(root, name)
+    shown = nbgrader_plugins.HideHiddenTests()
+    rest = copy.deepcopy(a.source)
+    rest, _ = shown.preprocess(rest, {})  # the source without its hidden regions
+    shown_text = " ".join(re.sub(r"\s+", " ", c.source) for c in rest.cells)
+    hidden = [h for h in _hidden_lines(a.source) if h not in shown_text]  # e.g. a loop header also in a solution
+    visible = [re.sub(r"\s+", " ", ln.strip()) for c in a.release.cells if _is_test(c)
+               for ln in c.source.split("\n") if len(ln.strip()) >= 12]
+    pages = sorted((root / "grading" / "feedback").glob(f"*/{name}/*.html"))
+    assert {p.parts[-3] for p in pages} >= {"solution", "blank", "incidents"}, pages
+    for page in pages:
+        text = _html_text(page)
+        assert "BEGIN HIDDEN TESTS" not in text, page
+        leaked = [h for h in hidden if h in text]
+        assert not leaked, f"{page} shows hidden test lines: {leaked[:3]}"
+        # the check can see code: the visible tests are there
+        assert visible and any(v in text for v in visible), page
+
+
+# --------------------------------------------------------------------------------------------
+# Task functions: same name and signature as the reference in cnnvit_ref
+# --------------------------------------------------------------------------------------------
+def _without_annotations(sig: inspect.Signature) -> inspect.Signature:
+    return sig.replace(parameters=[p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()],
+                       return_annotation=inspect.Signature.empty)
+
+
+@needs_assignments
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_task_functions_have_a_reference_with_the_same_signature(name):
+    a = load_assignment(ROOT, name)
+    assert a.tasks, f"{name}: no task function found in the solution cells"
+    problems = []
+    for cell in a.source.cells:
+        if not (cell.cell_type == "code" and _meta(cell).get("solution")):
+            continue
+        for fdef in _task_defs(cell.source):
+            ref = find_reference(fdef.name)
+            if ref is None:
+                problems.append(f"{fdef.name}: no function of that name in cnnvit_ref.{{{', '.join(CHAPTER_MODULES)}}}")
+                continue
+            stub = copy.deepcopy(fdef)
+            stub.body, stub.decorator_list = [ast.Pass()], []
+            namespace: dict = {}
+            exec(compile(ast.fix_missing_locations(ast.Module([stub], [])), "<solution>", "exec"),
+                 {"torch": importlib.import_module("torch"), "math": importlib.import_module("math")}, namespace)
+            got = _without_annotations(inspect.signature(namespace[fdef.name]))
+            want = _without_annotations(inspect.signature(ref))
+            if got != want:
+                problems.append(f"{fdef.name}{got} != {ref.__module__}.{fdef.name}{want}")
+    assert not problems, f"{name}: " + "; ".join(problems)
+
+
+# --------------------------------------------------------------------------------------------
+# The pieces on their own (fast: tiny notebooks without torch)
+# --------------------------------------------------------------------------------------------
+def _code(source: str, grade_id: str | None = None, points: float | None = None) -> NotebookNode:
+    cell = nbformat.v4.new_code_cell(source)
+    if grade_id:
+        cell.metadata["nbgrader"] = {"grade": points is not None, "grade_id": grade_id, "locked": points is not None,
+                                     "points": points or 0, "schema_version": 3, "solution": points is None,
+                                     "task": False}
+    return cell
+
+
+def _execute(cells: list, **config) -> NotebookNode:
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    ex = nbgrader_plugins.ResilientExecute(kernel_name="python3", **config)
+    nb, _ = ex.preprocess(nb, {"metadata": {"path": "."}})
+    return nb
+
+
+def _errors(cell) -> list[str]:
+    return [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
+
+
+def test_resilient_execute_skips_a_killer_cell_and_keeps_the_rest():
+    nb = _execute([
+        _code("x = 1"),
+        _code("import os; os._exit(1)", "killer"),
+        _code("print(x + 1)", "after", 1),
+    ])
+    assert "KernelDied" in _errors(nb.cells[1])[0] and "run again without this cell" in _errors(nb.cells[1])[0]
+    assert nb.cells[2].outputs[0].text == "2\n"
+    record = nb.metadata[nbgrader_plugins.METADATA_KEY]
+    assert record == {"incidents": [{"cell": "killer", "index": 1, "what": "kernel died"}], "restarts": 1,
+                      "gave_up": False}
+
+
+def test_resilient_execute_survives_a_segfault():
+    nb = _execute([
+        _code("import ctypes; ctypes.string_at(0)", "segv"),
+        _code("print('alive')", "after", 1),
+    ])
+    assert "KernelDied" in _errors(nb.cells[0])[0]
+    assert nb.cells[1].outputs[0].text == "alive\n"
+
+
+def test_resilient_execute_gives_up_and_fails_the_cells_it_did_not_run():
+    nb = _execute([
+        _code("import os; os._exit(1)", "k1"),
+        _code("import os; os._exit(2)", "k2"),
+        _code("print('never')", "t", 1),
+        nbformat.v4.new_markdown_cell("text"),
+    ], max_restarts=1)
+    assert "KernelDied" in _errors(nb.cells[0])[0]
+    assert "grading gave up" in _errors(nb.cells[1])[0]
+    assert _errors(nb.cells[2]) and _errors(nb.cells[2])[0].startswith("NotExecuted")  # never graded as passed
+    record = nb.metadata[nbgrader_plugins.METADATA_KEY]
+    assert record["gave_up"] is True and record["restarts"] == 1
+
+
+def test_resilient_execute_abandons_a_cell_that_ignores_interrupts():
+    nb = _execute([
+        _code("import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(60)", "stuck"),
+        _code("print('next')", "t", 1),
+    ], timeout=3)
+    assert _errors(nb.cells[0])[0].startswith("CellTimeoutError: this cell ran longer than 3 s")
+    assert nb.cells[1].outputs[0].text == "next\n"
+    assert nb.metadata[nbgrader_plugins.METADATA_KEY]["incidents"][0]["what"] == "timeout"
+
+
+def test_only_errors_fail_a_test_cell():
+    from nbgrader import utils
+
+    cell = _code("import warnings; warnings.warn('x'); 0.25", "t", 3)
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="UserWarning: x\n"),
+                    nbformat.v4.new_output("execute_result", data={"text/plain": "0.25"}, execution_count=1)]
+    assert utils.determine_grade(copy.deepcopy(cell))[0] == 0  # nbgrader alone: a warning fails the test
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    nb, _ = nbgrader_plugins.PlainOutputsInTestCells().preprocess(nb, {})
+    assert utils.determine_grade(nb.cells[0]) == (3.0, 3.0)
+    assert nb.cells[0].outputs[0].data["text/plain"] == "UserWarning: x\n"  # still shown
+    failing = _code("assert False", "t", 3)
+    failing.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="", traceback=[])]
+    nb, _ = nbgrader_plugins.PlainOutputsInTestCells().preprocess(nbformat.v4.new_notebook(cells=[failing]), {})
+    assert utils.determine_grade(nb.cells[0])[0] == 0
+
+
+def test_hide_hidden_tests_removes_code_and_tracebacks():
+    cell = _code("check(a)\n### BEGIN HIDDEN TESTS\nsecret_check(b)\n### END HIDDEN TESTS\nlast()", "t", 1)
+    cell.outputs = [nbformat.v4.new_output("error", ename="GradingError", evalue="f: shapes differ",
+                                           traceback=["----> 3 secret_check(b)", "GradingError: f: shapes differ"])]
+    nb, _ = nbgrader_plugins.HideHiddenTests().preprocess(nbformat.v4.new_notebook(cells=[cell]), {})
+    out = nb.cells[0]
+    assert "secret_check" not in out.source and "check(a)" in out.source and "last()" in out.source
+    assert out.outputs[0].traceback == ["GradingError: f: shapes differ"]
+
+
+def test_collect_submissions_layouts(tmp_path):
+    (tmp_path / "ann.ipynb").write_text("{}")
+    (tmp_path / "bob").mkdir()
+    (tmp_path / "bob" / "01_x.ipynb").write_text("{}")
+    (tmp_path / "cy").mkdir()
+    (tmp_path / "cy" / "01_x").mkdir()
+    (tmp_path / "cy" / "01_x" / "01_x.ipynb").write_text("{}")
+    (tmp_path / "dee").mkdir()
+    (tmp_path / "dee" / "copy of 01_x.ipynb").write_text("{}")
+    (tmp_path / "e*vil.ipynb").write_text("{}")
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    found, problems = instructor.collect_submissions("01_x", tmp_path, ["01_x"])
+    assert found == {"ann": {"01_x": tmp_path / "ann.ipynb"}, "bob": {"01_x": tmp_path / "bob" / "01_x.ipynb"},
+                     "cy": {"01_x": tmp_path / "cy" / "01_x" / "01_x.ipynb"}}
+    assert "found copy of 01_x.ipynb" in problems["dee"]
+    assert "student id may use only" in problems["e*vil"]
+    assert set(problems) == {"dee", "e*vil"}
+
+
+def test_suspicious_code_is_flagged_for_review(tmp_path):
+    honest = _code("def f(x):\n    return torch.relu(x) == x  # compares, assigns nothing", "f_solution")
+    sneaky = _code("import importlib\nimportlib.reload = lambda m: m\nimport torch.nn.functional as F\n"
+                   "F.conv2d = f\nsetattr(torch, 'relu', f)", "g_solution")
+    locked = _code("import cnnvit_ref.grading as grading", "t", 1)  # a test cell: the course's code
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[honest, locked]), path)
+    assert instructor._suspicious(path) == []
+    nbformat.write(nbformat.v4.new_notebook(cells=[honest, sneaky, locked]), path)
+    assert instructor._suspicious(path) == ["rebinds importlib.reload", "rebinds a torch function",
+                                            "setattr on a module"]
