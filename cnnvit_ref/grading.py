@@ -326,6 +326,7 @@ def assert_close(got: Any, expected: torch.Tensor, *, name: str, atol: float = 1
     error with its index and both values, the largest relative error, and how many elements
     fall outside ``atol + rtol * |expected|``.
     """
+    __tracebackhide__ = True  # IPython and pytest leave the checker's own frames out of tracebacks
     if not isinstance(got, _TB):
         raise GradingError(
             f"{name}: expected a torch.Tensor of shape {_fmt_shape(expected)}, got {type(got).__name__}"
@@ -397,6 +398,7 @@ def _flatten_outputs(out: Any, name: str) -> list[tuple[str, Any]]:
 
 def check_value(got: Any, expected: Any, *, name: str, rel_tol: float = 0.0) -> None:
     """Exact (or ``rel_tol``-close) comparison of numbers, strings, tuples, lists and dicts."""
+    __tracebackhide__ = True  # IPython and pytest leave the checker's own frames out of tracebacks
     if isinstance(expected, Mapping):
         if not isinstance(got, Mapping):
             raise GradingError(f"{name}: expected a dict with keys {sorted(expected)}, got {type(got).__name__}")
@@ -525,6 +527,13 @@ class _FunctionWatch(TorchFunctionMode):
 
 
 class _DispatchWatch(TorchDispatchMode):
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # By default torch wraps a mode's __torch_dispatch__ in torch._disable_dynamo, whose first
+        # call imports torch._dynamo (~800 modules, sympy among them: 3-8 s per grading kernel).
+        # Nothing here is ever compiled, so the wrapper buys nothing.
+        return False
+
     def __init__(self, watch: _Watch):
         super().__init__()
         self.watch = watch
@@ -596,6 +605,7 @@ def _as_oracle(oracle: str | Callable) -> tuple[Callable, str]:
 
 
 def _call_student(fn: Callable, kwargs: dict, *, label: str, forbid: Sequence[str], timeout: float | None):
+    __tracebackhide__ = True  # IPython and pytest leave the checker's own frames out of tracebacks
     try:
         with time_limit(timeout, label), no_delegation(forbid, label) as watch:
             out = fn(**kwargs)
@@ -642,6 +652,7 @@ def check_function(
     ``grad`` is true (the loss is a fixed random weighting of every output). ``forbid`` lists
     the torch/aten op names the student's call must not run (see :func:`no_delegation`).
     """
+    __tracebackhide__ = True  # IPython and pytest leave the checker's own frames out of tracebacks
     _check_checker_intact()
     _warm_up()
     label_fn = name or getattr(fn, "__name__", "the function")
@@ -715,6 +726,7 @@ def check_function(
 
 def check_raises(fn: Callable, kwargs: Mapping[str, Any], exc_types: type | tuple, *, name: str, must_mention: str = "") -> None:
     """The call must raise one of ``exc_types`` and its message must mention ``must_mention``."""
+    __tracebackhide__ = True  # IPython and pytest leave the checker's own frames out of tracebacks
     try:
         fn(**kwargs)
     except NotImplementedError:
