@@ -12,8 +12,9 @@ Sections
 2. Text-like tasks (chapters 01-03): :func:`text_classification` (a key n-gram anywhere:
    a text CNN's natural task) and :func:`text_order` (the order of two distant tokens:
    a recurrent or attention model's task, hopeless for n-gram detectors + max-pooling).
-3. Vision data (chapter 04 and later): reserved for the synthetic shapes/textures of the
-   small-data CNN vs ViT experiment; another engineer adds it below its heading.
+3. Vision data (chapter 04 and later): :func:`shapes_dataset`, colour images of shapes and
+   textures whose classes differ only in local structure, for the small-data CNN vs ViT
+   experiment (``book/04_vit.ipynb``).
 
 References
 ----------
@@ -37,6 +38,8 @@ __all__ = [
     "copy_task",
     "text_classification",
     "text_order",
+    "shapes_dataset",
+    "SHAPE_CLASSES",
     "PAD",
 ]
 
@@ -276,6 +279,112 @@ def _check_key(fn: str, key, vocab_size: int, name: str = "key") -> torch.Tensor
 # ============================================================================================
 # 3. Vision data (chapter 04 and later)
 # ============================================================================================
-# Reserved for the synthetic shapes/textures of the small-data CNN vs ViT experiment
-# (images NCHW float32, labels int64; same conventions: ``seed`` argument, returns
-# ``(inputs, targets)``). Add the generators below this heading and to ``__all__``.
+# Synthetic shapes and textures for the small-data CNN vs ViT experiment (images NCHW float32,
+# labels int64; same conventions: ``seed`` argument, returns ``(inputs, targets)``).
+
+
+#: The ten classes of :func:`shapes_dataset`, in label order (``num_classes=k`` keeps the first k).
+SHAPE_CLASSES = (
+    "disc",
+    "ring",
+    "h_stripes",
+    "v_stripes",
+    "cross",
+    "x_cross",
+    "square",
+    "frame",
+    "triangle",
+    "checker",
+)
+
+
+def _shape_masks(labels: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Foreground masks: pixel offsets ``dy``, ``dx`` (N, S, S) from each shape's centre, radius
+    ``r`` and stroke width ``t`` (N, 1, 1) -> (N, S, S) bool, the shape of class ``labels[i]``."""
+    box = torch.maximum(dy.abs(), dx.abs())  # (N, S, S): Chebyshev distance, squares are its level sets
+    dist = torch.sqrt(dy * dy + dx * dx)  # (N, S, S): Euclidean distance, discs are its level sets
+    in_box = box <= r  # (N, S, S)
+    band = 2 * r / 5  # five bands across the object (3 stripes, 2 gaps): symmetric about the centre
+    row_band = torch.floor((dy + r) / band)  # (N, S, S): index of the horizontal band, 0..4
+    col_band = torch.floor((dx + r) / band)  # (N, S, S): index of the vertical band, 0..4
+    half = t / 2
+    masks = torch.stack(
+        [
+            dist <= r,  # disc
+            (dist <= r) & (dist > r - t),  # ring: the disc's outline
+            in_box & (row_band % 2 == 0),  # h_stripes
+            in_box & (col_band % 2 == 0),  # v_stripes: h_stripes turned by 90 degrees
+            in_box & ((dx.abs() <= half) | (dy.abs() <= half)),  # cross (+)
+            in_box & (((dx - dy).abs() <= half) | ((dx + dy).abs() <= half)),  # x_cross: the cross turned by 45 degrees
+            in_box,  # square
+            in_box & (box > r - t),  # frame: the square's outline
+            (dy.abs() <= r) & (dx.abs() <= (dy + r) / 2),  # triangle, apex up, base 2r at dy = +r
+            in_box & ((row_band + col_band) % 2 == 0),  # checker
+        ],
+        dim=1,
+    )  # (N, 10, S, S)
+    return masks[torch.arange(len(labels)), labels]  # (N, S, S)
+
+
+def shapes_dataset(
+    num_samples: int, image_size: int = 32, num_classes: int = 10, seed: int = 0, noise: float = 0.1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Synthetic colour images of shapes and textures, for the small-data CNN vs ViT experiment.
+
+    Each image shows one object of class ``SHAPE_CLASSES[label]`` (disc, ring, horizontal
+    stripes, vertical stripes, cross, diagonal cross, square, frame, triangle, checkerboard) on a
+    plain background. The classes come in pairs that differ only in *local structure*: a disc
+    and a ring have the same outline and differ inside, horizontal and vertical stripes are the
+    same texture turned by 90 degrees, a cross and a diagonal cross the same two strokes turned
+    by 45 degrees, a square and a frame differ inside. Everything else is jitter that carries no
+    information about the label:
+
+    * position: the centre is uniform over the positions that keep the whole object inside the
+      image with a margin of one pixel;
+    * size: the radius (half the side of the bounding square) is uniform in
+      ``[0.2, 0.3] * image_size``; strokes (ring, frame, crosses) are ``max(1, radius / 3)``
+      pixels wide, and stripes and checker squares divide the object into five bands;
+    * colour: the object's RGB colour is uniform in ``[0.6, 1]^3`` and the background's in
+      ``[0, 0.4]^3`` (so the object is brighter in every channel);
+    * pixel noise: i.i.d. Gaussian with standard deviation ``noise`` added to every value
+      (``noise=0`` gives exactly two colours per image).
+
+    A model that is equivariant to translation (a CNN) needs to learn each shape once; a model
+    that is not (a ViT with learned position embeddings) must see it at many positions.
+
+    ``num_classes`` (2 to 10) keeps the first classes of :data:`SHAPE_CLASSES`; labels are
+    balanced (counts differ by at most one) and in random order. Returns ``images`` float32
+    ``(num_samples, 3, image_size, image_size)`` (NCHW, values in [0, 1] before the noise) and
+    ``labels`` int64 ``(num_samples,)``. Use different seeds for the training and test sets.
+    """
+    fn = "shapes_dataset"
+    N = positive_int(fn, "num_samples", num_samples)
+    S = positive_int(fn, "image_size", image_size)
+    K = positive_int(fn, "num_classes", num_classes)
+    if S < 8:
+        raise ValueError(f"{fn}(): argument 'image_size' must be >= 8 (smaller shapes are unreadable), got {S}")
+    if not 2 <= K <= len(SHAPE_CLASSES):
+        raise ValueError(f"{fn}(): argument 'num_classes' must be in [2, {len(SHAPE_CLASSES)}], got {K}")
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)):
+        raise TypeError(f"{fn}(): argument 'noise' must be a float, got {type(noise).__name__} {noise!r}")
+    if not noise >= 0:
+        raise ValueError(f"{fn}(): argument 'noise' must be >= 0, got {noise!r}")
+    gen = _generator(fn, seed)
+    labels = _balanced_labels(N, K, gen)  # (N,)
+    r = (0.2 + 0.1 * torch.rand(N, generator=gen)) * S  # (N,) radius in pixels
+    t = torch.clamp(r / 3, min=1.0)  # (N,) stroke / stripe width
+    lo = r + 1.0  # (N,) the centre keeps the object >= 1 pixel away from the border
+    hi = (S - 1) - r - 1.0  # (N,)
+    cy = lo + (hi - lo) * torch.rand(N, generator=gen)  # (N,)
+    cx = lo + (hi - lo) * torch.rand(N, generator=gen)  # (N,)
+    fg = 0.6 + 0.4 * torch.rand(N, 3, generator=gen)  # (N, 3) object colour
+    bg = 0.4 * torch.rand(N, 3, generator=gen)  # (N, 3) background colour
+    pix = torch.arange(S, dtype=torch.float32)  # (S,) pixel centres
+    dy = (pix.view(1, S, 1) - cy.view(N, 1, 1)).expand(N, S, S)  # (N, S, S)
+    dx = (pix.view(1, 1, S) - cx.view(N, 1, 1)).expand(N, S, S)  # (N, S, S)
+    mask = _shape_masks(labels, dy, dx, r.view(N, 1, 1), t.view(N, 1, 1))  # (N, S, S)
+    mask = mask.unsqueeze(1).to(torch.float32)  # (N, 1, S, S)
+    images = bg.view(N, 3, 1, 1) + (fg - bg).view(N, 3, 1, 1) * mask  # (N, 3, S, S)
+    if noise > 0:
+        images = images + noise * torch.randn(N, 3, S, S, generator=gen)  # (N, 3, S, S)
+    return images, labels

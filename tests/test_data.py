@@ -131,3 +131,163 @@ def test_bad_input_messages():
         data.text_classification(4, 10, 4)
     with pytest.raises(ValueError, match=r"text_order\(\): argument 'markers' must be two distinct token ids"):
         data.text_order(4, 10, 10, markers=(1, 2, 3))
+
+
+# ============================================================================================
+# 3. Vision data: shapes_dataset (chapter 04's small-data experiment)
+# ============================================================================================
+# The generative rule is checked from the pixels with plain-Python geometry on noise-free
+# images: two colours per image, the object inside a 1-pixel margin, and one structural
+# property per class that a human would use to tell it apart (filled or hollow, stripe
+# orientation, bars or diagonals, ...).
+
+
+def _object_mask(image: torch.Tensor) -> list[list[bool]]:
+    """The object's pixels of a noise-free image (3, S, S): those of its brighter colour."""
+    colours = image.permute(1, 2, 0).reshape(-1, 3).unique(dim=0)
+    assert colours.shape[0] == 2, f"a noise-free image has exactly 2 colours, got {colours.shape[0]}"
+    bright = colours[colours.sum(1).argmax()]
+    on = (image == bright.view(3, 1, 1)).all(0)
+    return [[bool(v) for v in row] for row in on.tolist()]
+
+
+def _bbox(mask):
+    rows = [i for i, r in enumerate(mask) if any(r)]
+    cols = [j for j in range(len(mask[0])) if any(r[j] for r in mask)]
+    return rows[0], rows[-1], cols[0], cols[-1]
+
+
+def _runs(values) -> int:
+    """Number of maximal runs of True in a sequence."""
+    return sum(1 for k, v in enumerate(values) if v and (k == 0 or not values[k - 1]))
+
+
+def _has_hole(mask) -> bool:
+    """A background pixel that cannot reach the image border through background (4-neighbours)."""
+    S = len(mask)
+    seen = [[False] * S for _ in range(S)]
+    stack = [(i, j) for i in range(S) for j in range(S) if (i in (0, S - 1) or j in (0, S - 1)) and not mask[i][j]]
+    for i, j in stack:
+        seen[i][j] = True
+    while stack:
+        i, j = stack.pop()
+        for a, b in ((i + 1, j), (i - 1, j), (i, j + 1), (i, j - 1)):
+            if 0 <= a < S and 0 <= b < S and not mask[a][b] and not seen[a][b]:
+                seen[a][b] = True
+                stack.append((a, b))
+    return any(not mask[i][j] and not seen[i][j] for i in range(S) for j in range(S))
+
+
+def _class_rule(name: str, mask) -> bool:
+    top, bottom, left, right = _bbox(mask)
+    box = [row[left:right + 1] for row in mask[top:bottom + 1]]
+    full_rows = [all(r) for r in box]
+    full_cols = [all(r[j] for r in box) for j in range(len(box[0]))]
+    corners = [box[0][0], box[0][-1], box[-1][0], box[-1][-1]]
+    constant_rows = all(all(r) or not any(r) for r in box)
+    constant_cols = all(all(c) or not any(c) for c in zip(*box))
+    if name == "disc":  # filled (most of its box), convex along rows and columns, corners cut off
+        filled = sum(map(sum, box)) > 0.6 * len(box) * len(box[0])
+        return filled and all(_runs(r) == 1 for r in box) and all(_runs(c) == 1 for c in zip(*box)) and not any(corners)
+    if name == "ring":  # the disc's outline: a hole in the middle, no corners
+        return _has_hole(mask) and not any(corners) and max(_runs(r) for r in box) == 2
+    if name == "h_stripes":  # rows all-on or all-off, three stripes
+        return constant_rows and not constant_cols and _runs(full_rows) == 3
+    if name == "v_stripes":
+        return constant_cols and not constant_rows and _runs(full_cols) == 3
+    if name == "cross":  # a full-width bar and a full-height bar, every other row only the narrow bar
+        narrow = all(_runs(r) == 1 and 2 * sum(r) < len(r) for r, full in zip(box, full_rows) if not full)
+        return any(full_rows) and not all(full_rows) and any(full_cols) and narrow and not _has_hole(mask)
+    if name == "x_cross":  # the diagonals reach the corners: two strokes per row at most, no full row
+        return all(corners) and not any(full_rows) and max(_runs(r) for r in box) <= 2 and not _has_hole(mask)
+    if name == "square":  # exactly its bounding box
+        return all(full_rows)
+    if name == "frame":  # the bounding box's border is on, and it has a hole
+        return full_rows[0] and full_rows[-1] and full_cols[0] and full_cols[-1] and _has_hole(mask)
+    if name == "triangle":  # apex up: rows contiguous and widening downwards
+        widths = [sum(r) for r in box]
+        return all(_runs(r) == 1 for r in box) and widths == sorted(widths) and widths[0] < widths[-1]
+    if name == "checker":  # 3 squares along the first row and column (5 bands), holes between squares
+        return _runs(box[0]) == 3 and _runs([r[0] for r in box]) == 3 and _has_hole(mask)
+    raise AssertionError(name)
+
+
+def test_shapes_dataset_shapes_dtypes_reproducible_and_global_rng_alone():
+    state = torch.get_rng_state()
+    x, y = data.shapes_dataset(50, image_size=16, num_classes=6, seed=3)
+    x2, y2 = data.shapes_dataset(50, image_size=16, num_classes=6, seed=3)
+    x3, _ = data.shapes_dataset(50, image_size=16, num_classes=6, seed=4)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert x.shape == (50, 3, 16, 16) and x.dtype == torch.float32
+    assert y.shape == (50,) and y.dtype == torch.int64 and 0 <= int(y.min()) and int(y.max()) < 6
+    assert torch.equal(x, x2) and torch.equal(y, y2) and not torch.equal(x, x3)
+    assert data.SHAPE_CLASSES[:6] == ("disc", "ring", "h_stripes", "v_stripes", "cross", "x_cross")
+    assert len(set(data.SHAPE_CLASSES)) == 10
+
+
+@pytest.mark.parametrize("N, K", [(53, 6), (40, 10), (7, 2)])
+def test_shapes_dataset_labels_balanced(N, K):
+    _, y = data.shapes_dataset(N, image_size=8, num_classes=K, seed=0)
+    counts = torch.bincount(y, minlength=K)
+    assert int(counts.max()) - int(counts.min()) <= 1 and int(counts.sum()) == N
+
+
+def test_shapes_dataset_noise_free_colours_and_margin():
+    x, _ = data.shapes_dataset(60, image_size=12, num_classes=10, seed=1, noise=0.0)
+    for image in x:
+        mask = torch.tensor(_object_mask(image))
+        fg = image[:, mask][:, 0]
+        bg = image[:, ~mask][:, 0]
+        assert bool((fg >= 0.6).all() and (fg <= 1.0).all() and (bg >= 0.0).all() and (bg <= 0.4).all())
+        assert mask.any() and not mask[0].any() and not mask[-1].any() and not mask[:, 0].any() and not mask[:, -1].any()
+
+
+def test_shapes_dataset_noise_is_additive_gaussian_with_the_given_std():
+    clean, y0 = data.shapes_dataset(200, image_size=16, seed=5, noise=0.0)
+    noisy, y1 = data.shapes_dataset(200, image_size=16, seed=5, noise=0.1)
+    assert torch.equal(y0, y1)
+    diff = noisy - clean  # the noise is drawn last, so the clean part is the same image
+    assert abs(float(diff.mean())) < 2e-3 and abs(float(diff.std()) - 0.1) < 2e-3
+
+
+def test_shapes_dataset_every_class_follows_its_geometric_rule():
+    x, y = data.shapes_dataset(100, image_size=32, num_classes=10, seed=2, noise=0.0)
+    for image, label in zip(x, y.tolist()):
+        name = data.SHAPE_CLASSES[label]
+        assert _class_rule(name, _object_mask(image)), f"a '{name}' sample breaks its rule"
+    # The rules tell the classes apart: every sample satisfies its own class's rule only.
+    for image, label in zip(x, y.tolist()):
+        mask = _object_mask(image)
+        others = [n for n in data.SHAPE_CLASSES if n != data.SHAPE_CLASSES[label] and _class_rule(n, mask)]
+        assert others == [], f"a '{data.SHAPE_CLASSES[label]}' also satisfies {others}"
+
+
+def test_shapes_dataset_position_and_colour_carry_no_label_information():
+    S, K = 16, 6
+    x, y = data.shapes_dataset(1200, image_size=S, num_classes=K, seed=7, noise=0.0)
+    masks = [_object_mask(im) for im in x]
+    centre = torch.tensor([[(t + b) / 2, (l + r) / 2] for t, b, l, r in map(_bbox, masks)])  # (N, 2)
+    on = torch.tensor(masks, dtype=torch.float32)  # (N, S, S)
+    colour = (x * on[:, None]).sum((2, 3)) / on.sum((1, 2))[:, None]  # (N, 3) object colour
+    for k in range(K):  # every class: centred on average, spread over positions, the same colours
+        sel = y == k
+        assert (centre[sel].mean(0) - (S - 1) / 2).abs().max() < 0.4, data.SHAPE_CLASSES[k]
+        assert float(centre[sel].std(0).min()) > 1.0
+        assert (colour[sel].mean(0) - 0.8).abs().max() < 0.03
+
+
+def test_shapes_dataset_bad_input_messages():
+    with pytest.raises(ValueError, match=r"shapes_dataset\(\): argument 'num_samples' must be a positive int, got 0"):
+        data.shapes_dataset(0)
+    with pytest.raises(ValueError, match=r"shapes_dataset\(\): argument 'image_size' must be >= 8 .*got 6"):
+        data.shapes_dataset(4, image_size=6)
+    with pytest.raises(ValueError, match=r"shapes_dataset\(\): argument 'num_classes' must be in \[2, 10\], got 11"):
+        data.shapes_dataset(4, num_classes=11)
+    with pytest.raises(ValueError, match=r"argument 'num_classes' must be in \[2, 10\], got 1"):
+        data.shapes_dataset(4, num_classes=1)
+    with pytest.raises(ValueError, match=r"shapes_dataset\(\): argument 'noise' must be >= 0, got -0.1"):
+        data.shapes_dataset(4, noise=-0.1)
+    with pytest.raises(TypeError, match=r"shapes_dataset\(\): argument 'noise' must be a float, got str"):
+        data.shapes_dataset(4, noise="0.1")
+    with pytest.raises(TypeError, match=r"shapes_dataset\(\): argument 'seed' must be an int, got float"):
+        data.shapes_dataset(4, seed=1.5)
