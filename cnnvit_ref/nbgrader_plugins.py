@@ -84,6 +84,14 @@ class ResilientExecute(Execute):
         4, help="How many times the kernel is restarted (one killer cell each) before giving up."
     ).tag(config=True)
 
+    ungraded_cell_timeout = Integer(
+        30,
+        help="Time limit (s) of the cells that carry no points: set-up, solution and 'try it' cells. "
+        "A student's function that loops forever hangs the first cell that calls it, usually a "
+        "'try it' cell; stopping that cell after 30 s instead of Execute.timeout keeps one student's "
+        "endless loop from costing minutes of grading. Test cells keep Execute.timeout.",
+    ).tag(config=True)
+
     died_ename = Unicode("KernelDied").tag(config=True)
     stuck_ename = Unicode("CellTimeoutError").tag(config=True)
 
@@ -104,7 +112,7 @@ class ResilientExecute(Execute):
                 cell = work.cells[index]
                 stuck = isinstance(exc, _CellStuck)
                 what = (
-                    f"this cell ran longer than {self.timeout} s and was stopped"
+                    f"this cell ran longer than {self._get_timeout(cell)} s and was stopped"
                     if stuck
                     else "the kernel died while running this cell (os._exit, a crash in compiled "
                     "code, or out of memory)"
@@ -148,6 +156,15 @@ class ResilientExecute(Execute):
             return cell, resources
         self._current = index
         return super().preprocess_cell(cell, resources, index)
+
+    def _get_timeout(self, cell):
+        timeout = super()._get_timeout(cell)
+        if cell is None or timeout is None:
+            return timeout
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            return timeout  # a test cell
+        return min(timeout, self.ungraded_cell_timeout)
 
     async def _async_handle_timeout(self, timeout, cell=None):
         # nbgrader interrupts and goes on; a kernel that ignores the interrupt then blocks every

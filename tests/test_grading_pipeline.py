@@ -641,6 +641,17 @@ def test_resilient_execute_abandons_a_cell_that_ignores_interrupts():
     assert nb.metadata[nbgrader_plugins.METADATA_KEY]["incidents"][0]["what"] == "timeout"
 
 
+def test_an_ungraded_cell_gets_the_shorter_limit_and_a_test_cell_the_full_one():
+    """A 'try it' cell that calls a looping function is stopped after ungraded_cell_timeout, not
+    Execute.timeout; a test cell of the same length still runs to the end."""
+    nb = _execute([
+        _code("import time; time.sleep(30)", "try_it"),   # solution/ungraded cell: stopped at 2 s
+        _code("import time; time.sleep(3); print('test ran')", "t", 1),  # test cell: 3 s < 10 s
+    ], timeout=10, ungraded_cell_timeout=2)
+    assert _errors(nb.cells[0])[0].startswith("CellTimeoutError: this cell ran longer than 2 s")
+    assert nb.cells[1].outputs[0].text == "test ran\n"
+
+
 def test_only_errors_fail_a_test_cell():
     from nbgrader import utils
 
