@@ -338,12 +338,15 @@ def test_counting_swin_b_is_fast_and_small():
     # A fresh interpreter, so that the peak RSS is this count's (and torch's), not pytest's.
     code = textwrap.dedent(
         """
-        import resource, time
+        import re, time
         import torch
         from cnnvit_ref import flops
         t = time.perf_counter()
         macs = flops.count_macs("swin_b", (1, 3, 224, 224))
-        print(macs, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        # VmHWM is this process's own peak RSS; getrusage's ru_maxrss can carry the parent's peak
+        # into a child started with vfork/exec (it read 618 MB under pytest-xdist, 328 MB alone).
+        hwm_kb = re.search(r"VmHWM:\s+(\d+) kB", open("/proc/self/status").read()).group(1)
+        print(macs, time.perf_counter() - t, hwm_kb)
         """
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)

@@ -120,12 +120,13 @@ def bench_ops() -> list[dict]:
 
 
 _COUNT_SNIPPET = """
-import json, resource, time, torch
+import json, re, time, torch
 t0 = time.perf_counter()
 from cnnvit_ref import flops
 macs = flops.count_macs({name!r}, (1, 3, 224, 224))
 dt = time.perf_counter() - t0
-print(json.dumps({{"macs": macs, "seconds": dt, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+hwm_kb = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))  # own peak RSS
+print(json.dumps({{"macs": macs, "seconds": dt, "max_rss_mb": hwm_kb / 1024}}))
 """
 
 
