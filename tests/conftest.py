@@ -8,9 +8,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+import torch
 from filelock import FileLock
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """One intra-op thread per test process: `make test` runs two xdist workers on two cores, and
+    the suite's small matmuls ran up to 10x slower with two contended threads per worker.
+    (Notebooks and subprocesses started by tests set their own threads.)"""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -14,14 +14,6 @@ from cnnvit_ref.attention import scaled_dot_product_attention
 from cnnvit_ref.flops import count_macs, count_macs_by_module, count_params
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _conv_out(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
     return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
 

@@ -11,15 +11,6 @@ from cnnvit_ref.flops import count_macs, count_macs_by_module, count_params
 from cnnvit_ref.mobilenet import DepthwiseSeparableConv, MobileNetV1, MobileNetV1Config
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small shapes on a shared 2-core machine: one intra-op thread avoids oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _meta(**kwargs):
     with torch.device("meta"):
         return models.create("mobilenet_v1", **kwargs)

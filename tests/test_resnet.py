@@ -22,16 +22,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 IMAGENET = (1, 3, 224, 224)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small shapes on a shared 2-core machine: one intra-op thread avoids oversubscription,
-    which made these tests 10x slower while other processes were running."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _meta(name: str, **kwargs):
     with torch.device("meta"):
         return models.create(name, **kwargs)

@@ -44,15 +44,6 @@ DT = torch.float64
 SWIN_PRESETS = ["swin_tiny_patch4_window7_224", "swin_small_patch4_window7_224", "swin_base_patch4_window7_224"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # 2 shared cores: small matmuls run several times faster on one uncontended thread.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 

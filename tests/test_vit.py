@@ -39,16 +39,6 @@ DT = torch.float64
 VIT_PRESETS = ["vit_base_patch16_224", "deit_small_patch16_224", "deit_tiny_patch16_224"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # The machines that run the suite have 2 cores shared by pytest-xdist workers; small
-    # matmuls are several times faster on one thread than on two contended ones.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
