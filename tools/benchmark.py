@@ -219,9 +219,12 @@ SECTIONS = {"ops": bench_ops, "counting": bench_counting, "chapters": bench_chap
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sections", nargs="*", choices=[*SECTIONS, []], default=list(SECTIONS))
+    parser.add_argument("sections", nargs="*", metavar="section", help=f"some of {', '.join(SECTIONS)} (default: all)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
+    unknown = [name for name in args.sections if name not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     results = {name: SECTIONS[name]() for name in (args.sections or SECTIONS)}
     if args.json:
