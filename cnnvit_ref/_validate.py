@@ -12,11 +12,13 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["check_tensor", "check_same_device_dtype", "pair", "positive_int", "non_negative_int"]
+__all__ = ["fmt_shape", "check_tensor", "check_same_device_dtype", "pair", "positive_int", "non_negative_int"]
 
 
-def _shape(x: torch.Tensor) -> str:
+def fmt_shape(x: torch.Tensor) -> str:
+    """``(2, 3, 4)``: a tensor's shape as messages print it."""
     return "(" + ", ".join(str(s) for s in x.shape) + ")"
+
 
 
 def check_tensor(
@@ -43,7 +45,7 @@ def check_tensor(
             want = " or ".join(f"{d}-D" for d in allowed)
             what = f" {layout}" if layout else ""
             raise ValueError(
-                f"{fn}(): argument '{name}' must be {want}{what}, got {x.dim()}-D tensor of shape {_shape(x)}"
+                f"{fn}(): argument '{name}' must be {want}{what}, got {x.dim()}-D tensor of shape {fmt_shape(x)}"
             )
     if floating and not x.is_floating_point():
         raise TypeError(f"{fn}(): argument '{name}' must be a floating-point tensor, got dtype {x.dtype}")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn as nn
 
-from ._validate import check_tensor, non_negative_int, pair, positive_int
+from ._validate import check_tensor, fmt_shape, non_negative_int, pair, positive_int
 from .attention import scaled_dot_product_attention
 from .models import register
 from .vit import Mlp, PatchEmbed
@@ -59,10 +59,6 @@ __all__ = [
 ]
 
 
-def _shape(x: torch.Tensor) -> str:
-    return "(" + ", ".join(str(s) for s in x.shape) + ")"
-
-
 # --------------------------------------------------------------------------------------------
 # Math helpers: windows, relative positions, the shifted-window mask, the cost formulas
 # --------------------------------------------------------------------------------------------
@@ -78,7 +74,7 @@ def window_partition(x: torch.Tensor, window_size: int | tuple[int, int]) -> tor
     Mh, Mw = pair(fn, "window_size", window_size, minimum=1)
     B, H, W, C = x.shape
     if H % Mh or W % Mw:
-        raise ValueError(f"{fn}(): H={H} and W={W} of 'x' {_shape(x)} must be multiples of window_size=({Mh}, {Mw})")
+        raise ValueError(f"{fn}(): H={H} and W={W} of 'x' {fmt_shape(x)} must be multiples of window_size=({Mh}, {Mw})")
     x = x.reshape(B, H // Mh, Mh, W // Mw, Mw, C)  # (B, H/M, M, W/M, M, C)
     x = x.permute(0, 1, 3, 2, 4, 5)  # (B, H/M, W/M, M, M, C)
     return x.reshape(-1, Mh, Mw, C)  # (B * num_windows, M, M, C)
@@ -98,7 +94,7 @@ def window_reverse(windows: torch.Tensor, window_size: int | tuple[int, int], H:
     if (mh, mw) != (Mh, Mw) or BnW % num_windows:
         raise ValueError(
             f"{fn}(): argument 'windows' must have shape (B * {num_windows}, {Mh}, {Mw}, C) for H={H}, W={W}, "
-            f"got {_shape(windows)}"
+            f"got {fmt_shape(windows)}"
         )
     x = windows.reshape(-1, H // Mh, W // Mw, Mh, Mw, C)  # (B, H/M, W/M, M, M, C)
     x = x.permute(0, 1, 3, 2, 4, 5)  # (B, H/M, M, W/M, M, C)
@@ -223,7 +219,7 @@ class WindowAttention(nn.Module):
         B_, N, C = x.shape
         if (N, C) != (self.window_area, self.dim):
             raise ValueError(
-                f"{fn}(): 'x' must have shape (B * num_windows, {self.window_area}, {self.dim}), got {_shape(x)}"
+                f"{fn}(): 'x' must have shape (B * num_windows, {self.window_area}, {self.dim}), got {fmt_shape(x)}"
             )
         nW = 1 if mask is None else mask.shape[0]
         if mask is not None:
@@ -231,7 +227,7 @@ class WindowAttention(nn.Module):
             if mask.shape[1:] != (N, N) or B_ % nW:
                 raise ValueError(
                     f"{fn}(): 'mask' must have shape (num_windows, {N}, {N}) with num_windows dividing {B_}, "
-                    f"got {_shape(mask)}"
+                    f"got {fmt_shape(mask)}"
                 )
         qkv = self.qkv(x).reshape(B_ // nW, nW, N, 3, self.num_heads, self.head_dim)  # (B, nW, N, 3, heads, head_dim)
         qkv = qkv.permute(3, 0, 1, 4, 2, 5)  # (3, B, nW, heads, N, head_dim)
@@ -311,7 +307,7 @@ class SwinTransformerBlock(nn.Module):
         if (H, W, C) != (*self.input_resolution, self.dim):
             raise ValueError(
                 f"{fn}(): 'x' must have shape (B, {self.input_resolution[0]}, {self.input_resolution[1]}, {self.dim}), "
-                f"got {_shape(x)}"
+                f"got {fmt_shape(x)}"
             )
         x = x + self._attn(self.norm1(x))  # (B, H, W, C)
         x = x + self.mlp(self.norm2(x))  # (B, H, W, C)
@@ -344,7 +340,7 @@ class PatchMerging(nn.Module):
         check_tensor(fn, "x", x, ndim=4, layout="(B, H, W, C)")
         B, H, W, C = x.shape
         if C != self.dim or H % 2 or W % 2:
-            raise ValueError(f"{fn}(): 'x' must have shape (B, H, W, {self.dim}) with even H and W, got {_shape(x)}")
+            raise ValueError(f"{fn}(): 'x' must have shape (B, H, W, {self.dim}) with even H and W, got {fmt_shape(x)}")
         x = x.reshape(B, H // 2, 2, W // 2, 2, C)  # (B, H/2, dy, W/2, dx, C)
         x = x.permute(0, 1, 3, 4, 2, 5)  # (B, H/2, W/2, dx, dy, C)
         x = x.reshape(B, H // 2, W // 2, 4 * C)  # (B, H/2, W/2, 4C)

@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validate import check_tensor, positive_int
+from ._validate import check_tensor, fmt_shape, positive_int
 from .attention import scaled_dot_product_attention
 from .models import register
 
@@ -59,14 +59,10 @@ __all__ = [
 ]
 
 
-def _shape(x: torch.Tensor) -> str:
-    return "(" + ", ".join(str(s) for s in x.shape) + ")"
-
-
 def _check_shape(fn: str, name: str, x: torch.Tensor, expected: tuple[int, ...], layout: str) -> None:
     if tuple(x.shape) != tuple(expected):
         want = "(" + ", ".join(str(s) for s in expected) + ")"
-        raise ValueError(f"{fn}(): argument '{name}' must have shape {layout} = {want}, got {_shape(x)}")
+        raise ValueError(f"{fn}(): argument '{name}' must have shape {layout} = {want}, got {fmt_shape(x)}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,7 +250,7 @@ class PatchEmbed(nn.Module):
         if (C, H, W) != (self.in_chans, self.img_size, self.img_size):
             raise ValueError(
                 f"{fn}(): input must have shape (B, {self.in_chans}, {self.img_size}, {self.img_size}), "
-                f"got {_shape(x)}"
+                f"got {fmt_shape(x)}"
             )
         x = self.proj(x)  # (B, D, H/p, W/p)
         if self.output_fmt == "NLC":
@@ -291,7 +287,7 @@ class Attention(nn.Module):
         check_tensor("Attention.forward", "x", x, ndim=3, layout="(B, N, C)")
         B, N, C = x.shape
         if C != self.dim:
-            raise ValueError(f"Attention.forward(): 'x' must have C={self.dim} channels, got {_shape(x)}")
+            raise ValueError(f"Attention.forward(): 'x' must have C={self.dim} channels, got {fmt_shape(x)}")
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim)  # (B, N, 3, heads, head_dim)
         qkv = qkv.permute(2, 0, 3, 1, 4)  # (3, B, heads, N, head_dim)
         q, k, v = qkv.unbind(0)  # each (B, heads, N, head_dim)
