@@ -144,6 +144,15 @@ def copy_task(
 # ============================================================================================
 # 2. Text-like tasks (chapters 01-03)
 # ============================================================================================
+def _filler_vocab(fn: str, vocab_size: int, reserved: torch.Tensor, what: str) -> torch.Tensor:
+    """Token ids 1..vocab_size-1 minus the ``reserved`` ones (0 is padding), as the filler vocabulary."""
+    taken = set(reserved.tolist())
+    vocab = torch.tensor([t for t in range(1, vocab_size) if t not in taken])
+    if len(vocab) == 0:
+        raise ValueError(f"{fn}(): argument 'vocab_size' = {vocab_size} leaves no filler tokens besides padding and {what}")
+    return vocab
+
+
 def _zipf_tokens(shape: tuple[int, ...], vocab: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Tokens drawn from ``vocab`` with Zipf-like frequencies (p ~ 1 / rank), like words in text."""
     probs = 1.0 / torch.arange(1, len(vocab) + 1, dtype=torch.float64)  # (V',)
@@ -196,9 +205,7 @@ def text_classification(
         raise ValueError(f"{fn}(): argument 'key' must have at least 2 tokens (a decoy is the key reordered), got {tuple(key)!r}")
     if T < n:
         raise ValueError(f"{fn}(): argument 'seq_len' must be >= len(key) = {n}, got {T}")
-    filler_vocab = torch.tensor([t for t in range(1, V) if t not in set(key_t.tolist())])
-    if len(filler_vocab) == 0:
-        raise ValueError(f"{fn}(): argument 'vocab_size' = {V} leaves no filler tokens besides padding and key {tuple(key_t.tolist())}")
+    filler_vocab = _filler_vocab(fn, V, key_t, f"key {tuple(key_t.tolist())}")
     gen = _generator(fn, seed)
     labels = _balanced_labels(N, 2, gen)  # (N,)
     tokens = _zipf_tokens((N, T), filler_vocab, gen)  # (N, T)
@@ -245,9 +252,7 @@ def text_order(
     key_t = _check_key(fn, markers, V, name="markers")
     if key_t.numel() != 2:
         raise ValueError(f"{fn}(): argument 'markers' must be two distinct token ids, got {tuple(markers)!r}")
-    filler_vocab = torch.tensor([t for t in range(1, V) if t not in set(key_t.tolist())])
-    if len(filler_vocab) == 0:
-        raise ValueError(f"{fn}(): argument 'vocab_size' = {V} leaves no filler tokens besides padding and the markers")
+    filler_vocab = _filler_vocab(fn, V, key_t, "the markers")
     gen = _generator(fn, seed)
     labels = _balanced_labels(N, 2, gen)  # (N,)
     tokens = _zipf_tokens((N, T), filler_vocab, gen)  # (N, T)

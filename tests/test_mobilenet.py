@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from helpers import train_losses
 from cnnvit_ref import models
 from cnnvit_ref.flops import count_macs, count_macs_by_module, count_params
 from cnnvit_ref.mobilenet import DepthwiseSeparableConv, MobileNetV1, MobileNetV1Config
@@ -112,14 +113,7 @@ def test_tiny_mobilenet_learns():
     y = torch.randint(0, 10, (8,), generator=g)
     torch.manual_seed(0)
     model = models.create("mobilenet_v1_tiny")
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(15):
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = train_losses(model, x, y, 15, torch.optim.Adam(model.parameters(), lr=1e-2))
     assert losses[-1] < 0.3 * losses[0], [round(v, 3) for v in losses]
 
 

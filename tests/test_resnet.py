@@ -8,27 +8,22 @@ timm's forward_features and logits in eval mode).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import FIXTURES, state_dict_shapes, train_losses
 from cnnvit_ref import models
 from cnnvit_ref.flops import count_macs, count_params
 from cnnvit_ref.resnet import Bottleneck, BasicBlock, ResNet, ResNetConfig, make_divisible
 
-FIXTURES = Path(__file__).parent / "fixtures"
 IMAGENET = (1, 3, 224, 224)
 
 
 def _meta(name: str, **kwargs):
     with torch.device("meta"):
         return models.create(name, **kwargs)
-
-
-def _shapes(model) -> dict[str, list[int]]:
-    return {k: list(v.shape) for k, v in model.state_dict().items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -38,7 +33,7 @@ def _shapes(model) -> dict[str, list[int]]:
 @pytest.mark.parametrize("stride_in_1x1", [False, True])
 def test_state_dict_keys_and_shapes_equal_timm(name, stride_in_1x1):
     timm = json.loads((FIXTURES / "timm_resnet_state_dict_shapes.json").read_text())[name]
-    ours = _shapes(_meta(name, stride_in_1x1=stride_in_1x1))
+    ours = state_dict_shapes(_meta(name, stride_in_1x1=stride_in_1x1))
     assert set(ours) == set(timm), (sorted(set(ours) - set(timm))[:5], sorted(set(timm) - set(ours))[:5])
     assert ours == timm
     assert list(ours) == list(timm)  # same registration order too
@@ -191,14 +186,7 @@ def test_tiny_resnet_learns():
     for name in ("resnet_tiny", "seresnet_tiny"):
         torch.manual_seed(0)
         model = models.create(name)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-        losses = []
-        for _ in range(12):
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+        losses = train_losses(model, x, y, 12, torch.optim.Adam(model.parameters(), lr=1e-2))
         assert losses[-1] < 0.3 * losses[0], (name, [round(v, 3) for v in losses])
 
 

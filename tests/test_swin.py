@@ -9,12 +9,10 @@ its cost formulas (eq. 1-2) checked against torch.utils.flop_counter.
 """
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
@@ -22,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from cnnvit_ref import flops, models
+from helpers import FIXTURES, generator, load_manifest, raises, randomise, state_dict_shapes, train_losses
 from cnnvit_ref.swin import (
     PatchMerging,
     SwinConfig,
@@ -38,29 +37,16 @@ from cnnvit_ref.swin import (
 )
 from cnnvit_ref.vit import Attention
 
-FIXTURES = Path(__file__).parent / "fixtures"
-MANIFEST = json.loads((FIXTURES / "timm_manifest_vit_swin.json").read_text())
+MANIFEST = load_manifest("timm_manifest_vit_swin.json")
 DT = torch.float64
 SWIN_PRESETS = ["swin_tiny_patch4_window7_224", "swin_small_patch4_window7_224", "swin_base_patch4_window7_224"]
-
-
-def _gen(seed=0):
-    return torch.Generator().manual_seed(seed)
-
-
-def _randomise(module: nn.Module, seed=0) -> nn.Module:
-    g = _gen(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.3)
-    return module
 
 
 # ------------------------------------------------------------------------------ windows
 @pytest.mark.parametrize("B,H,W,C,M", [(2, 8, 12, 3, 4), (1, 6, 6, 2, 3), (3, 14, 7, 1, 7), (2, 4, 6, 5, (2, 3))])
 def test_window_partition_order_and_inverse(B, H, W, C, M):
     Mh, Mw = (M, M) if isinstance(M, int) else M
-    x = torch.randn(B, H, W, C, generator=_gen(1), dtype=DT)
+    x = torch.randn(B, H, W, C, generator=generator(1), dtype=DT)
     windows = window_partition(x, M)
     nW = (H // Mh) * (W // Mw)
     assert windows.shape == (B * nW, Mh, Mw, C)
@@ -71,7 +57,7 @@ def test_window_partition_order_and_inverse(B, H, W, C, M):
                 assert torch.equal(windows[k], x[b, i * Mh:(i + 1) * Mh, j * Mw:(j + 1) * Mw])
                 k += 1
     assert torch.equal(window_reverse(windows, M, H, W), x)
-    w = torch.randn(windows.shape, generator=_gen(2), dtype=DT)
+    w = torch.randn(windows.shape, generator=generator(2), dtype=DT)
     assert torch.equal(window_partition(window_reverse(w, M, H, W), M), w)
 
 
@@ -127,8 +113,8 @@ def test_shifted_window_mask_matches_official_construction(H, W, M, s):
 
 def test_shift_zero_is_plain_window_attention():
     assert torch.equal(shifted_window_attention_mask(8, 12, 4, 0), torch.zeros(6, 16, 16))
-    wa = _randomise(WindowAttention(8, 2, 4).to(DT), seed=3)
-    x = torch.randn(6, 16, 8, generator=_gen(4), dtype=DT)
+    wa = randomise(WindowAttention(8, 2, 4).to(DT), seed=3)
+    x = torch.randn(6, 16, 8, generator=generator(4), dtype=DT)
     torch.testing.assert_close(wa(x, mask=torch.zeros(3, 16, 16, dtype=DT)), wa(x), rtol=0, atol=1e-14)
     blk = SwinTransformerBlock(8, (8, 8), 2, window_size=4, shift_size=0)
     assert blk.attn_mask is None and blk.shift_size == (0, 0)
@@ -165,19 +151,19 @@ def _naive_shifted_block(blk: SwinTransformerBlock, x: torch.Tensor) -> torch.Te
 @pytest.mark.parametrize("H,W,M,s", [(8, 8, 4, 2), (8, 12, 4, 2), (8, 8, 4, 0), (9, 6, 3, 1), (4, 4, 4, 2)])
 def test_swin_block_equals_naive_displaced_windows(H, W, M, s):
     C, heads = 8, 2
-    blk = _randomise(SwinTransformerBlock(C, (H, W), heads, window_size=M, shift_size=s).to(DT), seed=H + W + s)
-    x = torch.randn(2, H, W, C, generator=_gen(5), dtype=DT)
+    blk = randomise(SwinTransformerBlock(C, (H, W), heads, window_size=M, shift_size=s).to(DT), seed=H + W + s)
+    x = torch.randn(2, H, W, C, generator=generator(5), dtype=DT)
     with torch.no_grad():
         torch.testing.assert_close(blk(x), _naive_shifted_block(blk, x), rtol=1e-10, atol=1e-10)
 
 
 def test_window_attention_matches_multihead_attention_per_window():
     C, heads, M, nW, B = 8, 2, 3, 4, 2
-    wa = _randomise(WindowAttention(C, heads, M).to(DT), seed=6)
+    wa = randomise(WindowAttention(C, heads, M).to(DT), seed=6)
     mask = torch.zeros(nW, M * M, M * M, dtype=DT)
     mask[1, :4, 4:] = -100.0
     mask[3, 2:, :2] = -100.0
-    x = torch.randn(B * nW, M * M, C, generator=_gen(7), dtype=DT)
+    x = torch.randn(B * nW, M * M, C, generator=generator(7), dtype=DT)
     mha = nn.MultiheadAttention(C, heads, batch_first=True, dtype=DT).eval()
     with torch.no_grad():
         mha.in_proj_weight.copy_(wa.qkv.weight)
@@ -193,20 +179,20 @@ def test_window_attention_matches_multihead_attention_per_window():
 
 def test_window_as_big_as_the_image_is_global_attention():
     C, heads, H, W = 12, 3, 4, 4
-    wa = _randomise(WindowAttention(C, heads, (H, W)).to(DT), seed=8)
+    wa = randomise(WindowAttention(C, heads, (H, W)).to(DT), seed=8)
     with torch.no_grad():
         wa.relative_position_bias_table.zero_()
     ga = Attention(C, heads, qkv_bias=True).to(DT)
     ga.load_state_dict({k: v for k, v in wa.state_dict().items() if k.split(".")[0] in ("qkv", "proj")})
-    x = torch.randn(2, H, W, C, generator=_gen(9), dtype=DT)
+    x = torch.randn(2, H, W, C, generator=generator(9), dtype=DT)
     windows = window_partition(x, (H, W)).reshape(2, H * W, C)  # one window per image
     with torch.no_grad():
         torch.testing.assert_close(wa(windows), ga(x.reshape(2, H * W, C)), rtol=1e-12, atol=1e-12)
 
 
 def test_patch_merging_matches_official_concatenation():
-    pm = _randomise(PatchMerging(3).to(DT), seed=10)
-    x = torch.randn(2, 6, 4, 3, generator=_gen(11), dtype=DT)
+    pm = randomise(PatchMerging(3).to(DT), seed=10)
+    x = torch.randn(2, 6, 4, 3, generator=generator(11), dtype=DT)
     cat = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], dim=-1)
     ref = F.linear(F.layer_norm(cat, (12,), pm.norm.weight, pm.norm.bias, 1e-5), pm.reduction.weight)
     with torch.no_grad():
@@ -240,10 +226,6 @@ def test_golden_timm_swin_tiny_cfg():
         torch.testing.assert_close(model(ref["input"]), ref["logits"], rtol=0, atol=1e-10)
 
 
-def _shapes(model: nn.Module) -> dict[str, list[int]]:
-    return {k: list(v.shape) for k, v in model.state_dict().items()}
-
-
 @pytest.mark.parametrize("name", SWIN_PRESETS + ["swin_tiny_cfg"])
 def test_state_dict_keys_and_shapes_match_timm(name):
     with torch.device("meta"):
@@ -251,7 +233,7 @@ def test_state_dict_keys_and_shapes_match_timm(name):
             model = SwinTransformer(**{k: v for k, v in MANIFEST[name]["config"].items() if k != "family"})
         else:
             model = models.create(name)
-    assert _shapes(model) == MANIFEST[name]["state_dict"]
+    assert state_dict_shapes(model) == MANIFEST[name]["state_dict"]
     assert list(model.state_dict()) == list(MANIFEST[name]["state_dict"])
     buffers = dict(model.named_buffers())  # recomputed, not saved (persistent=False, as timm)
     assert "layers.0.blocks.0.attn.relative_position_index" in buffers
@@ -351,47 +333,33 @@ def test_counting_swin_b_is_fast_and_small():
 def test_tiny_preset_hierarchy_and_training():
     torch.manual_seed(0)
     model = models.create("swin_tiny_patch2_window4_32")
-    x = torch.randn(8, 3, 32, 32, generator=_gen(12))
+    x = torch.randn(8, 3, 32, 32, generator=generator(12))
     shapes = [tuple(f.shape) for f in model.stage_features(x)]
     assert shapes == [(8, 16, 16, 32), (8, 8, 8, 64), (8, 4, 4, 128)]
     y = torch.arange(8) % 10
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    first = None
-    for _ in range(15):
-        loss = F.cross_entropy(model(x), y)
-        first = loss.item() if first is None else first
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.5 * first, (first, loss.item())
+    losses = train_losses(model, x, y, 15, torch.optim.AdamW(model.parameters(), lr=3e-3))
+    assert losses[-1] < 0.5 * losses[0], (losses[0], losses[-1])
 
 
 # ------------------------------------------------------------------------------ bad input
-def _raises(exc, fn, *args, must=(), **kwargs):
-    with pytest.raises(exc) as info:
-        fn(*args, **kwargs)
-    for word in must:
-        assert word in str(info.value), str(info.value)
-
-
 def test_bad_input_messages():
-    _raises(ValueError, window_partition, torch.zeros(1, 8, 10, 2), 4, must=("window_partition", "W=10", "(1, 8, 10, 2)"))
-    _raises(ValueError, window_partition, torch.zeros(8, 8, 2), 4, must=("window_partition", "'x'", "(B, H, W, C)"))
-    _raises(ValueError, window_reverse, torch.zeros(3, 4, 4, 2), 4, 8, 8, must=("window_reverse", "(B * 4, 4, 4, C)", "(3, 4, 4, 2)"))
-    _raises(ValueError, shifted_window_attention_mask, 8, 8, 4, 4, must=("shifted_window_attention_mask", "shift_size"))
-    _raises(ValueError, wmsa_macs, 8, 8, 0, 4, must=("wmsa_macs", "'C'"))
-    _raises(TypeError, msa_macs, 8.0, 8, 4, must=("msa_macs", "'h'"))
-    _raises(ValueError, SwinConfig, depths=(2, 2), num_heads=(2,), must=("SwinConfig", "depths", "num_heads"))
-    _raises(ValueError, SwinConfig, img_size=40, patch_size=4, window_size=7, depths=(2,), num_heads=(3,),
+    raises(ValueError, window_partition, torch.zeros(1, 8, 10, 2), 4, must=("window_partition", "W=10", "(1, 8, 10, 2)"))
+    raises(ValueError, window_partition, torch.zeros(8, 8, 2), 4, must=("window_partition", "'x'", "(B, H, W, C)"))
+    raises(ValueError, window_reverse, torch.zeros(3, 4, 4, 2), 4, 8, 8, must=("window_reverse", "(B * 4, 4, 4, C)", "(3, 4, 4, 2)"))
+    raises(ValueError, shifted_window_attention_mask, 8, 8, 4, 4, must=("shifted_window_attention_mask", "shift_size"))
+    raises(ValueError, wmsa_macs, 8, 8, 0, 4, must=("wmsa_macs", "'C'"))
+    raises(TypeError, msa_macs, 8.0, 8, 4, must=("msa_macs", "'h'"))
+    raises(ValueError, SwinConfig, depths=(2, 2), num_heads=(2,), must=("SwinConfig", "depths", "num_heads"))
+    raises(ValueError, SwinConfig, img_size=40, patch_size=4, window_size=7, depths=(2,), num_heads=(3,),
             must=("SwinConfig", "window_size=7", "padding"))
-    _raises(ValueError, SwinConfig, img_size=12, patch_size=2, window_size=3, depths=(1, 1, 1), num_heads=(1, 1, 1),
+    raises(ValueError, SwinConfig, img_size=12, patch_size=2, window_size=3, depths=(1, 1, 1), num_heads=(1, 1, 1),
             must=("SwinConfig", "6x6", "halved 2 times"))
-    _raises(ValueError, SwinTransformerBlock, 8, (10, 10), 2, 4, must=("SwinTransformerBlock", "window_size", "padding"))
+    raises(ValueError, SwinTransformerBlock, 8, (10, 10), 2, 4, must=("SwinTransformerBlock", "window_size", "padding"))
     model = models.create("swin_tiny_patch2_window4_32")
-    _raises(ValueError, model, torch.zeros(1, 3, 16, 16), must=("PatchEmbed.forward", "(B, 3, 32, 32)"))
-    _raises(ValueError, model.layers[0].blocks[0], torch.zeros(1, 16, 16, 8),
+    raises(ValueError, model, torch.zeros(1, 3, 16, 16), must=("PatchEmbed.forward", "(B, 3, 32, 32)"))
+    raises(ValueError, model.layers[0].blocks[0], torch.zeros(1, 16, 16, 8),
             must=("SwinTransformerBlock.forward", "(B, 16, 16, 32)", "(1, 16, 16, 8)"))
     wa = WindowAttention(8, 2, 4)
-    _raises(ValueError, wa, torch.zeros(6, 16, 8), torch.zeros(4, 16, 16), must=("WindowAttention.forward", "'mask'"))
-    _raises(TypeError, swin_macs_by_stage, "deit_tiny_patch16_224", must=("swin_macs_by_stage", "VisionTransformer"))
-    _raises(ValueError, swin_macs_by_stage, model, 64, must=("swin_macs_by_stage", "img_size=32", "img_size=64"))
+    raises(ValueError, wa, torch.zeros(6, 16, 8), torch.zeros(4, 16, 16), must=("WindowAttention.forward", "'mask'"))
+    raises(TypeError, swin_macs_by_stage, "deit_tiny_patch16_224", must=("swin_macs_by_stage", "VisionTransformer"))
+    raises(ValueError, swin_macs_by_stage, model, 64, must=("swin_macs_by_stage", "img_size=32", "img_size=64"))

@@ -7,7 +7,6 @@ tiny ViT (tests/fixtures/vit_tiny.pt), timm's state_dict layout (manifest), and 
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 
 import cnnvit_ref
 from cnnvit_ref import flops, models
+from helpers import FIXTURES, generator, load_manifest, raises, randomise, state_dict_shapes, train_losses
 from cnnvit_ref.vit import (
     Attention,
     Block,
@@ -33,40 +33,27 @@ from cnnvit_ref.vit import (
     self_attention,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
-MANIFEST = json.loads((FIXTURES / "timm_manifest_vit_swin.json").read_text())
+MANIFEST = load_manifest("timm_manifest_vit_swin.json")
 DT = torch.float64
 VIT_PRESETS = ["vit_base_patch16_224", "deit_small_patch16_224", "deit_tiny_patch16_224"]
-
-
-def _gen(seed=0):
-    return torch.Generator().manual_seed(seed)
-
-
-def _randomise(module: nn.Module, seed=0) -> nn.Module:
-    g = _gen(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.3)
-    return module
 
 
 # ------------------------------------------------------------------------------ patchify
 @pytest.mark.parametrize("B,C,H,W,p", [(2, 3, 8, 8, 4), (1, 1, 12, 8, 4), (3, 5, 6, 9, 3), (2, 3, 32, 32, 8)])
 def test_patchify_is_unfold_and_conv(B, C, H, W, p):
-    x = torch.randn(B, C, H, W, generator=_gen(1), dtype=DT)
+    x = torch.randn(B, C, H, W, generator=generator(1), dtype=DT)
     tokens = patchify(x, p)
     assert tokens.shape == (B, (H // p) * (W // p), C * p * p)
     torch.testing.assert_close(tokens, F.unfold(x, p, stride=p).transpose(1, 2), rtol=0, atol=0)
-    weight = torch.randn(7, C, p, p, generator=_gen(2), dtype=DT)
-    bias = torch.randn(7, generator=_gen(3), dtype=DT)
+    weight = torch.randn(7, C, p, p, generator=generator(2), dtype=DT)
+    bias = torch.randn(7, generator=generator(3), dtype=DT)
     conv = F.conv2d(x, weight, bias, stride=p).flatten(2).transpose(1, 2)  # (B, N, 7)
     torch.testing.assert_close(tokens @ weight.flatten(1).T + bias, conv, rtol=1e-12, atol=1e-12)
 
 
 def test_patch_embed_is_a_strided_conv():
-    pe = _randomise(PatchEmbed(img_size=16, patch_size=4, in_chans=2, embed_dim=6).to(DT))
-    x = torch.randn(3, 2, 16, 16, generator=_gen(), dtype=DT)
+    pe = randomise(PatchEmbed(img_size=16, patch_size=4, in_chans=2, embed_dim=6).to(DT))
+    x = torch.randn(3, 2, 16, 16, generator=generator(), dtype=DT)
     ref = F.conv2d(x, pe.proj.weight, pe.proj.bias, stride=4).flatten(2).transpose(1, 2)
     torch.testing.assert_close(pe(x), ref, rtol=0, atol=0)
     torch.testing.assert_close(patchify(x, 4) @ pe.proj.weight.flatten(1).T + pe.proj.bias, ref, rtol=1e-12, atol=1e-12)
@@ -74,9 +61,9 @@ def test_patch_embed_is_a_strided_conv():
 
 
 def test_add_class_token_and_position():
-    tokens = torch.randn(2, 5, 4, generator=_gen(1), dtype=DT)
-    cls = torch.randn(1, 1, 4, generator=_gen(2), dtype=DT)
-    pos = torch.randn(1, 6, 4, generator=_gen(3), dtype=DT)
+    tokens = torch.randn(2, 5, 4, generator=generator(1), dtype=DT)
+    cls = torch.randn(1, 1, 4, generator=generator(2), dtype=DT)
+    pos = torch.randn(1, 6, 4, generator=generator(3), dtype=DT)
     out = add_class_token_and_position(tokens, cls, pos)
     assert out.shape == (2, 6, 4)
     for b in range(2):
@@ -97,9 +84,9 @@ def _mha_like(attn: Attention) -> nn.MultiheadAttention:
 
 @pytest.mark.parametrize("dim,heads,N", [(12, 3, 7), (16, 1, 5), (24, 4, 17)])
 def test_attention_matches_nn_multihead_attention(dim, heads, N):
-    attn = _randomise(Attention(dim, heads, qkv_bias=True).to(DT), seed=dim)
+    attn = randomise(Attention(dim, heads, qkv_bias=True).to(DT), seed=dim)
     mha = _mha_like(attn)
-    x = torch.randn(2, N, dim, generator=_gen(4), dtype=DT)
+    x = torch.randn(2, N, dim, generator=generator(4), dtype=DT)
     ref, weights = mha(x, x, x, need_weights=True, average_attn_weights=False)
     torch.testing.assert_close(attn(x), ref, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(attn.attention_probs(x), weights, rtol=1e-10, atol=1e-10)
@@ -110,7 +97,7 @@ def test_attention_matches_nn_multihead_attention(dim, heads, N):
 
 def test_block_matches_transformer_encoder_layer_pre_norm():
     dim, heads, ratio = 16, 4, 3.0
-    blk = _randomise(Block(dim, heads, mlp_ratio=ratio, qkv_bias=True).to(DT), seed=5).eval()
+    blk = randomise(Block(dim, heads, mlp_ratio=ratio, qkv_bias=True).to(DT), seed=5).eval()
     layer = nn.TransformerEncoderLayer(
         dim, heads, dim_feedforward=int(dim * ratio), dropout=0.0, activation="gelu",
         layer_norm_eps=1e-6, batch_first=True, norm_first=True, dtype=DT,
@@ -127,7 +114,7 @@ def test_block_matches_transformer_encoder_layer_pre_norm():
         layer.linear1.bias.copy_(blk.mlp.fc1.bias)
         layer.linear2.weight.copy_(blk.mlp.fc2.weight)
         layer.linear2.bias.copy_(blk.mlp.fc2.bias)
-    x = torch.randn(3, 9, dim, generator=_gen(6), dtype=DT)
+    x = torch.randn(3, 9, dim, generator=generator(6), dtype=DT)
     with torch.no_grad():
         torch.testing.assert_close(blk(x), layer(x), rtol=1e-10, atol=1e-10)
 
@@ -137,8 +124,8 @@ def _block_weights(blk: Block) -> dict[str, torch.Tensor]:
 
 
 def test_encoder_block_function_equals_block_with_gradients():
-    blk = _randomise(Block(12, 3, qkv_bias=True).to(DT), seed=7)
-    x = torch.randn(2, 5, 12, generator=_gen(8), dtype=DT, requires_grad=True)
+    blk = randomise(Block(12, 3, qkv_bias=True).to(DT), seed=7)
+    x = torch.randn(2, 5, 12, generator=generator(8), dtype=DT, requires_grad=True)
     weights = _block_weights(blk)
     assert set(weights) == {
         "norm1_weight", "norm1_bias", "qkv_weight", "qkv_bias", "proj_weight", "proj_bias",
@@ -147,7 +134,7 @@ def test_encoder_block_function_equals_block_with_gradients():
     out_fn = encoder_block(x, **weights, num_heads=3)
     out_mod = blk(x)
     torch.testing.assert_close(out_fn, out_mod, rtol=1e-12, atol=1e-12)
-    w = torch.randn(out_fn.shape, generator=_gen(9), dtype=DT)
+    w = torch.randn(out_fn.shape, generator=generator(9), dtype=DT)
     g_fn = torch.autograd.grad((out_fn * w).sum(), [x, *weights.values()])
     g_mod = torch.autograd.grad((out_mod * w).sum(), [x, *weights.values()])
     for a, b in zip(g_fn, g_mod):
@@ -155,8 +142,8 @@ def test_encoder_block_function_equals_block_with_gradients():
 
 
 def test_mlp_function_and_module():
-    m = _randomise(Mlp(6, 10).to(DT), seed=10)
-    x = torch.randn(4, 3, 6, generator=_gen(11), dtype=DT)
+    m = randomise(Mlp(6, 10).to(DT), seed=10)
+    x = torch.randn(4, 3, 6, generator=generator(11), dtype=DT)
     ref = F.linear(F.gelu(F.linear(x, m.fc1.weight, m.fc1.bias)), m.fc2.weight, m.fc2.bias)
     torch.testing.assert_close(m(x), ref, rtol=0, atol=0)
     torch.testing.assert_close(mlp(x, m.fc1.weight, m.fc1.bias, m.fc2.weight, m.fc2.bias), ref, rtol=0, atol=0)
@@ -179,10 +166,6 @@ def test_golden_timm_vit_tiny():
     torch.testing.assert_close(maps[0].sum(-1), torch.ones(2, cfg["num_heads"], 17, dtype=DT))
 
 
-def _shapes(model: nn.Module) -> dict[str, list[int]]:
-    return {k: list(v.shape) for k, v in model.state_dict().items()}
-
-
 @pytest.mark.parametrize("name", VIT_PRESETS + ["vit_tiny"])
 def test_state_dict_keys_and_shapes_match_timm(name):
     if name == "vit_tiny":
@@ -192,7 +175,7 @@ def test_state_dict_keys_and_shapes_match_timm(name):
     else:
         with torch.device("meta"):
             model = models.create(name)
-    assert _shapes(model) == MANIFEST[name]["state_dict"]
+    assert state_dict_shapes(model) == MANIFEST[name]["state_dict"]
     assert list(model.state_dict()) == list(MANIFEST[name]["state_dict"])  # same order as timm
 
 
@@ -253,17 +236,10 @@ def test_tiny_preset_learns_a_batch():
     torch.manual_seed(0)
     model = models.create("vit_tiny_patch4_32")
     assert isinstance(model, VisionTransformer) and flops.count_params(model) < 200_000
-    x = torch.randn(16, 3, 32, 32, generator=_gen(12))
+    x = torch.randn(16, 3, 32, 32, generator=generator(12))
     y = torch.arange(16) % 10
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    first = None
-    for _ in range(20):
-        loss = F.cross_entropy(model(x), y)
-        first = loss.item() if first is None else first
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.5 * first, (first, loss.item())
+    losses = train_losses(model, x, y, 20, torch.optim.AdamW(model.parameters(), lr=3e-3))
+    assert losses[-1] < 0.5 * losses[0], (losses[0], losses[-1])
 
 
 def test_tiny_preset_overrides_for_8x8_digits():
@@ -289,31 +265,24 @@ def test_private_copy_of_the_module_does_not_replace_the_registry():
 
 
 # ------------------------------------------------------------------------------ bad input
-def _raises(exc, fn, *args, must=(), **kwargs):
-    with pytest.raises(exc) as info:
-        fn(*args, **kwargs)
-    for word in must:
-        assert word in str(info.value), str(info.value)
-
-
 def test_bad_input_messages():
     x = torch.zeros(2, 3, 10, 8)
-    _raises(ValueError, patchify, x, 4, must=("patchify", "patch_size=4", "H=10"))
-    _raises(ValueError, patchify, torch.zeros(3, 8, 8), 4, must=("patchify", "'images'", "(B, C, H, W)", "(3, 8, 8)"))
-    _raises(TypeError, patchify, x.numpy(), 2, must=("patchify", "'images'", "torch.Tensor"))
-    _raises(ValueError, patchify, x, 0, must=("patchify", "'patch_size'"))
+    raises(ValueError, patchify, x, 4, must=("patchify", "patch_size=4", "H=10"))
+    raises(ValueError, patchify, torch.zeros(3, 8, 8), 4, must=("patchify", "'images'", "(B, C, H, W)", "(3, 8, 8)"))
+    raises(TypeError, patchify, x.numpy(), 2, must=("patchify", "'images'", "torch.Tensor"))
+    raises(ValueError, patchify, x, 0, must=("patchify", "'patch_size'"))
     t, c = torch.zeros(2, 5, 4), torch.zeros(1, 1, 4)
-    _raises(ValueError, add_class_token_and_position, t, c, torch.zeros(1, 5, 4),
+    raises(ValueError, add_class_token_and_position, t, c, torch.zeros(1, 5, 4),
             must=("add_class_token_and_position", "'pos_embed'", "(1, 6, 4)", "(1, 5, 4)"))
-    _raises(ValueError, add_class_token_and_position, t, torch.zeros(1, 1, 3), torch.zeros(1, 6, 4),
+    raises(ValueError, add_class_token_and_position, t, torch.zeros(1, 1, 3), torch.zeros(1, 6, 4),
             must=("'cls_token'", "(1, 1, 4)"))
     w = _block_weights(Block(12, 3, qkv_bias=True))
     w["qkv_weight"] = torch.zeros(30, 12)
-    _raises(ValueError, encoder_block, torch.zeros(1, 4, 12), **w, num_heads=3,
+    raises(ValueError, encoder_block, torch.zeros(1, 4, 12), **w, num_heads=3,
             must=("self_attention", "'qkv_weight'", "(36, 12)", "(30, 12)"))
-    _raises(ValueError, ViTConfig, embed_dim=10, num_heads=3, must=("ViTConfig", "embed_dim=10", "num_heads=3"))
-    _raises(ValueError, ViTConfig, img_size=30, patch_size=4, must=("ViTConfig", "img_size=30"))
+    raises(ValueError, ViTConfig, embed_dim=10, num_heads=3, must=("ViTConfig", "embed_dim=10", "num_heads=3"))
+    raises(ValueError, ViTConfig, img_size=30, patch_size=4, must=("ViTConfig", "img_size=30"))
     model = models.create("vit_tiny_patch4_32")
-    _raises(ValueError, model, torch.zeros(1, 3, 28, 28), must=("PatchEmbed.forward", "(B, 3, 32, 32)", "(1, 3, 28, 28)"))
-    _raises(TypeError, VisionTransformer, {"embed_dim": 8}, must=("VisionTransformer", "ViTConfig"))
-    _raises(ValueError, Attention, 10, 4, must=("Attention", "dim=10", "num_heads=4"))
+    raises(ValueError, model, torch.zeros(1, 3, 28, 28), must=("PatchEmbed.forward", "(B, 3, 32, 32)", "(1, 3, 28, 28)"))
+    raises(TypeError, VisionTransformer, {"embed_dim": 8}, must=("VisionTransformer", "ViTConfig"))
+    raises(ValueError, Attention, 10, 4, must=("Attention", "dim=10", "num_heads=4"))
