@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from ._validate import check_tensor, positive_int
-from .models import register
+from .models import build, preset
 from .resnet import make_divisible
 
 __all__ = ["DepthwiseSeparableConv", "MobileNetV1Config", "MobileNetV1", "mobilenet_v1", "mobilenet_v1_tiny"]
@@ -170,17 +170,7 @@ class MobileNetV1(nn.Module):
 # ----------------------------------------------------------------------------------------------
 # presets
 # ----------------------------------------------------------------------------------------------
-def _make(default: MobileNetV1Config, kwargs: dict, preset: str) -> MobileNetV1:
-    unknown = sorted(set(kwargs) - set(MobileNetV1Config.__dataclass_fields__))
-    if unknown:
-        raise TypeError(
-            f"{preset}(): unknown argument(s) {unknown}; the MobileNetV1Config fields are "
-            f"{list(MobileNetV1Config.__dataclass_fields__)}"
-        )
-    return MobileNetV1(replace(default, **kwargs))
-
-
-@register(aliases=("mobilenetv1_100", "mobilenet_v1_100"))
+@preset(aliases=("mobilenetv1_100", "mobilenet_v1_100"))
 def mobilenet_v1(**kwargs) -> MobileNetV1:
     """1.0 MobileNet-224: Howard et al. 2017, Table 8 (and Tables 6/7): 4.2M parameters, 569M Mult-Adds.
 
@@ -189,14 +179,14 @@ def mobilenet_v1(**kwargs) -> MobileNetV1:
     gives the paper's Table 6 rows (2.6M / 1.3M / 0.5M params, 325M / 149M / 41M Mult-Adds); inputs
     of 192 / 160 / 128 give Table 7 (418M / 290M / 186M).
     """
-    return _make(MobileNetV1Config(), kwargs, "mobilenet_v1")
+    return build(MobileNetV1, MobileNetV1Config(), kwargs, "mobilenet_v1")
 
 
-@register(aliases=("mobilenet_t",))
+@preset(aliases=("mobilenet_t",))
 def mobilenet_v1_tiny(**kwargs) -> MobileNetV1:
     """A small MobileNet v1 for 32x32 inputs and 10 classes, trainable on a CPU in seconds:
     width 0.5, stride-1 stem, one depthwise-separable block per stage (maps 32 -> 16 -> 8 -> 4)."""
     cfg = MobileNetV1Config(
         stages=((64, 1, 1), (128, 1, 2), (256, 1, 2), (512, 1, 2)), stem_stride=1, width_mult=0.5, num_classes=10
     )
-    return _make(cfg, kwargs, "mobilenet_v1_tiny")
+    return build(MobileNetV1, cfg, kwargs, "mobilenet_v1_tiny")

@@ -34,7 +34,7 @@ import torch.nn as nn
 
 from ._validate import check_tensor, positive_int
 from .conv import SqueezeExcitation
-from .models import register
+from .models import build, preset
 
 __all__ = [
     "make_divisible",
@@ -349,31 +349,21 @@ class ResNet(nn.Module):
 # ----------------------------------------------------------------------------------------------
 # presets (paper sizes measured with cnnvit_ref.flops.count_macs at (1, 3, 224, 224))
 # ----------------------------------------------------------------------------------------------
-def _make(default: ResNetConfig, kwargs: dict, preset: str) -> ResNet:
-    unknown = sorted(set(kwargs) - set(ResNetConfig.__dataclass_fields__))
-    if unknown:
-        raise TypeError(
-            f"{preset}(): unknown argument(s) {unknown}; the ResNetConfig fields are "
-            f"{list(ResNetConfig.__dataclass_fields__)}"
-        )
-    return ResNet(replace(default, **kwargs))
-
-
-@register(aliases=("resnet_18",))
+@preset(aliases=("resnet_18",))
 def resnet18(**kwargs) -> ResNet:
     """ResNet-18: He et al. 2016, Table 1: 1.8e9 FLOPs (MACs); measured 1.81 G. 11,689,512 parameters
     (torchvision's count). Basic blocks have no 1x1 conv, so ``stride_in_1x1`` changes nothing."""
-    return _make(ResNetConfig(layers=(2, 2, 2, 2), block="basic"), kwargs, "resnet18")
+    return build(ResNet, ResNetConfig(layers=(2, 2, 2, 2), block="basic"), kwargs, "resnet18")
 
 
-@register(aliases=("resnet_34",))
+@preset(aliases=("resnet_34",))
 def resnet34(**kwargs) -> ResNet:
     """ResNet-34: He et al. 2016, Table 1: 3.6e9 FLOPs (MACs); measured 3.66 G. 21,797,672 parameters
     (torchvision's count)."""
-    return _make(ResNetConfig(layers=(3, 4, 6, 3), block="basic"), kwargs, "resnet34")
+    return build(ResNet, ResNetConfig(layers=(3, 4, 6, 3), block="basic"), kwargs, "resnet34")
 
 
-@register(aliases=("resnet_50", "resnet50_v1_5"))
+@preset(aliases=("resnet_50", "resnet50_v1_5"))
 def resnet50(**kwargs) -> ResNet:
     """ResNet-50 with timm's ``resnet50`` state_dict: 25,557,032 parameters (~25.6M).
 
@@ -382,24 +372,24 @@ def resnet50(**kwargs) -> ResNet:
     as in timm/torchvision ("ResNet v1.5", Goyal et al. 2017; NVIDIA), strides the 3x3 conv and
     measures 4.09 GMACs (+7.6 % over the paper; torchvision publishes 4.09 GFLOPS for it).
     """
-    return _make(ResNetConfig(layers=(3, 4, 6, 3)), kwargs, "resnet50")
+    return build(ResNet, ResNetConfig(layers=(3, 4, 6, 3)), kwargs, "resnet50")
 
 
-@register(aliases=("resnet_101",))
+@preset(aliases=("resnet_101",))
 def resnet101(**kwargs) -> ResNet:
     """ResNet-101: He et al. 2016, Table 1: 7.6e9 FLOPs (MACs) with ``stride_in_1x1=True``;
     44,549,160 parameters. Measured: 7.57 GMACs (v1), 7.80 GMACs (default, v1.5)."""
-    return _make(ResNetConfig(layers=(3, 4, 23, 3)), kwargs, "resnet101")
+    return build(ResNet, ResNetConfig(layers=(3, 4, 23, 3)), kwargs, "resnet101")
 
 
-@register(aliases=("resnet_152",))
+@preset(aliases=("resnet_152",))
 def resnet152(**kwargs) -> ResNet:
     """ResNet-152: He et al. 2016, Table 1: 11.3e9 FLOPs (MACs) with ``stride_in_1x1=True``;
     60,192,808 parameters. Measured: 11.28 GMACs (v1), 11.51 GMACs (default, v1.5)."""
-    return _make(ResNetConfig(layers=(3, 8, 36, 3)), kwargs, "resnet152")
+    return build(ResNet, ResNetConfig(layers=(3, 8, 36, 3)), kwargs, "resnet152")
 
 
-@register(aliases=("se_resnet50", "seresnet_50"))
+@preset(aliases=("se_resnet50", "seresnet_50"))
 def seresnet50(**kwargs) -> ResNet:
     """SE-ResNet-50 with timm's ``seresnet50`` state_dict (SE after ``bn3``, before the residual add).
 
@@ -409,21 +399,21 @@ def seresnet50(**kwargs) -> ResNet:
     measures 4.09 GMACs (+5.7 %). SE itself adds only 2.5 MMACs (two 1x1 convs on a 1x1 map; the
     pooling and the channel scaling are not multiply-accumulates and are not counted).
     """
-    return _make(ResNetConfig(layers=(3, 4, 6, 3), se=True), kwargs, "seresnet50")
+    return build(ResNet, ResNetConfig(layers=(3, 4, 6, 3), se=True), kwargs, "seresnet50")
 
 
-@register(aliases=("se_resnet101",))
+@preset(aliases=("se_resnet101",))
 def seresnet101(**kwargs) -> ResNet:
     """SE-ResNet-101: Hu et al. 2018, Table 2: 49.33M parameters, 7.60 GFLOPs (MACs) with
     ``stride_in_1x1=True``. Measured: 49,326,872 parameters; 7.57 GMACs (v1), 7.81 GMACs (default)."""
-    return _make(ResNetConfig(layers=(3, 4, 23, 3), se=True), kwargs, "seresnet101")
+    return build(ResNet, ResNetConfig(layers=(3, 4, 23, 3), se=True), kwargs, "seresnet101")
 
 
-@register(aliases=("se_resnet152",))
+@preset(aliases=("se_resnet152",))
 def seresnet152(**kwargs) -> ResNet:
     """SE-ResNet-152: Hu et al. 2018, Table 2: 66.82M parameters, 11.32 GFLOPs (MACs) with
     ``stride_in_1x1=True``. Measured: 66,821,848 parameters; 11.29 GMACs (v1), 11.52 GMACs (default)."""
-    return _make(ResNetConfig(layers=(3, 8, 36, 3), se=True), kwargs, "seresnet152")
+    return build(ResNet, ResNetConfig(layers=(3, 8, 36, 3), se=True), kwargs, "seresnet152")
 
 
 # the golden fixtures' architecture (ImageNet stem) and a CIFAR-style net for 32x32 inputs
@@ -433,28 +423,28 @@ _TINY = ResNetConfig(
 )
 
 
-@register
+@preset
 def resnet50_tiny(**kwargs) -> ResNet:
     """The ResNet-50 architecture shrunk (blocks (1, 2, 1, 1), widths (8, 16, 32, 64), 10 classes):
     the configuration of the timm golden fixture ``resnet50_tiny`` (ImageNet stem, 64 wide)."""
-    return _make(_TINY_50, kwargs, "resnet50_tiny")
+    return build(ResNet, _TINY_50, kwargs, "resnet50_tiny")
 
 
-@register
+@preset
 def seresnet50_tiny(**kwargs) -> ResNet:
     """:func:`resnet50_tiny` with squeeze-and-excitation: the timm golden fixture ``seresnet50_tiny``."""
-    return _make(replace(_TINY_50, se=True), kwargs, "seresnet50_tiny")
+    return build(ResNet, replace(_TINY_50, se=True), kwargs, "seresnet50_tiny")
 
 
-@register(aliases=("resnet_t",))
+@preset(aliases=("resnet_t",))
 def resnet_tiny(**kwargs) -> ResNet:
     """A small CIFAR-style ResNet for 32x32 inputs and 10 classes, trainable on a CPU in seconds:
     3x3 stem (16 wide, no max-pool), one BasicBlock per stage, widths (16, 32, 64, 128),
     feature maps 32 -> 16 -> 8 -> 4. 0.31M parameters, 16 MMACs per 32x32 image."""
-    return _make(_TINY, kwargs, "resnet_tiny")
+    return build(ResNet, _TINY, kwargs, "resnet_tiny")
 
 
-@register(aliases=("seresnet_t",))
+@preset(aliases=("seresnet_t",))
 def seresnet_tiny(**kwargs) -> ResNet:
     """:func:`resnet_tiny` with squeeze-and-excitation in every block (0.31M parameters)."""
-    return _make(replace(_TINY, se=True), kwargs, "seresnet_tiny")
+    return build(ResNet, replace(_TINY, se=True), kwargs, "seresnet_tiny")

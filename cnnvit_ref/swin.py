@@ -34,7 +34,7 @@ import torch.nn as nn
 
 from ._validate import check_tensor, fmt_shape, non_negative_int, pair, positive_int
 from .attention import scaled_dot_product_attention
-from .models import register
+from .models import build, preset
 from .vit import Mlp, PatchEmbed
 
 __all__ = [
@@ -580,34 +580,37 @@ def swin_macs_by_stage(model_or_name: nn.Module | str, img_size: int | None = No
 # --------------------------------------------------------------------------------------------
 # Presets (timm names; published sizes in the docstrings, tested in tests/test_swin.py)
 # --------------------------------------------------------------------------------------------
-@register(aliases=("swin_t",))
+@preset(aliases=("swin_t",))
 def swin_tiny_patch4_window7_224(**overrides) -> SwinTransformer:
     """Swin-T: C = 96, layer numbers {2, 2, 6, 2}, heads {3, 6, 12, 24}, window 7, 224x224.
 
     Liu et al. 2021, Table 1(a): 28M parameters (exactly 28,288,354), 4.5G FLOPs (= MACs).
     """
-    return SwinTransformer(SwinConfig(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)), **overrides)
+    config = SwinConfig(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
+    return build(SwinTransformer, config, overrides, "swin_tiny_patch4_window7_224")
 
 
-@register(aliases=("swin_s",))
+@preset(aliases=("swin_s",))
 def swin_small_patch4_window7_224(**overrides) -> SwinTransformer:
     """Swin-S: C = 96, layer numbers {2, 2, 18, 2}, heads {3, 6, 12, 24}, window 7, 224x224.
 
     Liu et al. 2021, Table 1(a): 50M parameters (exactly 49,606,258), 8.7G FLOPs (= MACs).
     """
-    return SwinTransformer(SwinConfig(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24)), **overrides)
+    config = SwinConfig(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24))
+    return build(SwinTransformer, config, overrides, "swin_small_patch4_window7_224")
 
 
-@register(aliases=("swin_b",))
+@preset(aliases=("swin_b",))
 def swin_base_patch4_window7_224(**overrides) -> SwinTransformer:
     """Swin-B: C = 128, layer numbers {2, 2, 18, 2}, heads {4, 8, 16, 32}, window 7, 224x224.
 
     Liu et al. 2021, Table 1(a): 88M parameters (exactly 87,768,224), 15.4G FLOPs (= MACs).
     """
-    return SwinTransformer(SwinConfig(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32)), **overrides)
+    config = SwinConfig(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32))
+    return build(SwinTransformer, config, overrides, "swin_base_patch4_window7_224")
 
 
-@register(aliases=("swin_tiny_32",))
+@preset(aliases=("swin_tiny_32",))
 def swin_tiny_patch2_window4_32(**overrides) -> SwinTransformer:
     """A Swin for 32x32 images that trains on a 2-core CPU in seconds (course preset, no paper).
 
@@ -615,10 +618,8 @@ def swin_tiny_patch2_window4_32(**overrides) -> SwinTransformer:
     ratio 2, 10 classes: grids 16x16 -> 8x8 -> 4x4 (the last stage is one window, unshifted);
     about 0.39M parameters and 15M MACs per image. Not Swin-T (``swin_t``).
     """
-    return SwinTransformer(
-        SwinConfig(
-            img_size=32, patch_size=2, num_classes=10, embed_dim=32, depths=(2, 2, 2), num_heads=(2, 4, 8),
-            window_size=4, mlp_ratio=2.0,
-        ),
-        **overrides,
+    config = SwinConfig(
+        img_size=32, patch_size=2, num_classes=10, embed_dim=32, depths=(2, 2, 2), num_heads=(2, 4, 8),
+        window_size=4, mlp_ratio=2.0,
     )
+    return build(SwinTransformer, config, overrides, "swin_tiny_patch2_window4_32")

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from ._validate import check_tensor, fmt_shape, positive_int
 from .attention import scaled_dot_product_attention
-from .models import register
+from .models import build, preset
 
 __all__ = [
     "patchify",
@@ -452,7 +452,7 @@ class VisionTransformer(nn.Module):
 # --------------------------------------------------------------------------------------------
 # Presets (timm names; published sizes in the docstrings, tested in tests/test_vit.py)
 # --------------------------------------------------------------------------------------------
-@register(aliases=("vit_b_16", "vit_b16"))
+@preset(aliases=("vit_b_16", "vit_b16"))
 def vit_base_patch16_224(**overrides) -> VisionTransformer:
     """ViT-B/16 at 224x224: 12 layers, width 768, MLP 3072, 12 heads.
 
@@ -460,20 +460,22 @@ def vit_base_patch16_224(**overrides) -> VisionTransformer:
     1000-class head). 17.5G MACs at 224 for the same architecture (as DeiT-B) in Liu et al.
     2021 (Swin), Table 1(a); we count 17.57G.
     """
-    return VisionTransformer(ViTConfig(embed_dim=768, depth=12, num_heads=12), **overrides)
+    config = ViTConfig(embed_dim=768, depth=12, num_heads=12)
+    return build(VisionTransformer, config, overrides, "vit_base_patch16_224")
 
 
-@register(aliases=("deit_s", "deit_small"))
+@preset(aliases=("deit_s", "deit_small"))
 def deit_small_patch16_224(**overrides) -> VisionTransformer:
     """DeiT-S: 12 layers, width 384, 6 heads (head_dim 64).
 
     Touvron et al. 2021, Table 1: 22M parameters (exactly 22,050,664). 4.6G MACs at 224 in
     Liu et al. 2021 (Swin), Table 1(a).
     """
-    return VisionTransformer(ViTConfig(embed_dim=384, depth=12, num_heads=6), **overrides)
+    config = ViTConfig(embed_dim=384, depth=12, num_heads=6)
+    return build(VisionTransformer, config, overrides, "deit_small_patch16_224")
 
 
-@register(aliases=("deit_ti", "deit_tiny"))
+@preset(aliases=("deit_ti", "deit_tiny"))
 def deit_tiny_patch16_224(**overrides) -> VisionTransformer:
     """DeiT-Ti: 12 layers, width 192, 3 heads (head_dim 64).
 
@@ -481,10 +483,11 @@ def deit_tiny_patch16_224(**overrides) -> VisionTransformer:
     224 as tabulated in later comparisons (e.g. Yuan et al. 2021, T2T-ViT,
     https://arxiv.org/abs/2101.11986); we count 1.25G, which rounds to it.
     """
-    return VisionTransformer(ViTConfig(embed_dim=192, depth=12, num_heads=3), **overrides)
+    config = ViTConfig(embed_dim=192, depth=12, num_heads=3)
+    return build(VisionTransformer, config, overrides, "deit_tiny_patch16_224")
 
 
-@register(aliases=("vit_tiny_32",))
+@preset(aliases=("vit_tiny_32",))
 def vit_tiny_patch4_32(**overrides) -> VisionTransformer:
     """A ViT for 32x32 images that trains on a 2-core CPU in seconds (course preset, no paper).
 
@@ -492,7 +495,7 @@ def vit_tiny_patch4_32(**overrides) -> VisionTransformer:
     classes: about 0.14M parameters and 10M MACs per image. Not timm's ``vit_tiny_patch16_224``
     (which is DeiT-Ti). Override e.g. ``img_size=8, patch_size=2, in_chans=1`` for 8x8 digits.
     """
-    return VisionTransformer(
-        ViTConfig(img_size=32, patch_size=4, num_classes=10, embed_dim=64, depth=4, num_heads=4, mlp_ratio=2.0),
-        **overrides,
+    config = ViTConfig(
+        img_size=32, patch_size=4, num_classes=10, embed_dim=64, depth=4, num_heads=4, mlp_ratio=2.0
     )
+    return build(VisionTransformer, config, overrides, "vit_tiny_patch4_32")

@@ -249,8 +249,8 @@ def test_tiny_preset_overrides_for_8x8_digits():
 
 
 def test_private_copy_of_the_module_does_not_replace_the_registry():
-    # grading.reference() executes vit.py again under a private name; the presets it
-    # registers must not shadow the real ones.
+    # grading.reference() executes vit.py again under a private name; its presets must not
+    # shadow the real ones (models.create collects presets from the listed families only).
     name = "cnnvit_ref._graded_copy_of_vit_test"
     spec = importlib.util.spec_from_file_location(name, Path(cnnvit_ref.__file__).parent / "vit.py")
     mod = importlib.util.module_from_spec(spec)
