@@ -12,13 +12,20 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["fmt_shape", "check_tensor", "check_same_device_dtype", "pair", "positive_int", "non_negative_int"]
+__all__ = [
+    "fmt_shape",
+    "check_tensor",
+    "check_same_device_dtype",
+    "pair",
+    "positive_int",
+    "positive_ints",
+    "non_negative_int",
+]
 
 
 def fmt_shape(x: torch.Tensor) -> str:
     """``(2, 3, 4)``: a tensor's shape as messages print it."""
     return "(" + ", ".join(str(s) for s in x.shape) + ")"
-
 
 
 def check_tensor(
@@ -99,3 +106,8 @@ def non_negative_int(fn: str, name: str, value) -> int:
     if value < 0:
         raise ValueError(f"{fn}(): argument '{name}' must be >= 0, got {value}")
     return value
+
+
+def positive_ints(fn: str, **values) -> tuple[int, ...]:
+    """:func:`positive_int` for each keyword, in order: ``H, W = positive_ints(fn, H=H, W=W)``."""
+    return tuple(positive_int(fn, name, v) for name, v in values.items())
