@@ -1,16 +1,21 @@
-"""Chapter 03: attention -- scaled dot-product, multi-head, masks, positional encodings.
+"""Attention: scaled dot-product, multi-head, masks, positional encodings.
 
-Book chapter: ``book/03_attention.ipynb`` (Attention); exercise: ``exercises/03_attention``.
-
+Chapter
+    03, ``book/03_attention.ipynb`` (exercise: ``exercises/03_attention/``)
 Papers
-------
-- A. Vaswani et al., "Attention Is All You Need", NeurIPS 2017. https://arxiv.org/abs/1706.03762
-  (scaled dot-product attention, sec. 3.2.1; multi-head attention, sec. 3.2.2; sinusoidal
-  positional encoding, sec. 3.5; path length and cost per layer, Table 1)
-- D. Bahdanau, K. Cho, Y. Bengio, "Neural Machine Translation by Jointly Learning to Align and
-  Translate", ICLR 2015. https://arxiv.org/abs/1409.0473 (attention as a soft alignment)
-- R. Xiong et al., "On Layer Normalization in the Transformer Architecture", ICML 2020.
-  https://arxiv.org/abs/2002.04745 (the pre-norm block used by ViT)
+    Vaswani et al., "Attention Is All You Need", NeurIPS 2017. https://arxiv.org/abs/1706.03762
+    (Sec. 3.2.1: scaled dot-product attention; Sec. 3.2.2: multi-head attention; Sec. 3.5: sinusoidal
+    positional encoding; Table 1: path length and cost per layer)
+    Bahdanau, Cho, Bengio, "Neural Machine Translation by Jointly Learning to Align and Translate",
+    ICLR 2015. https://arxiv.org/abs/1409.0473 (attention as a soft alignment)
+    Xiong et al., "On Layer Normalization in the Transformer Architecture", ICML 2020.
+    https://arxiv.org/abs/2002.04745 (the pre-norm block used by ViT)
+Official code
+    https://github.com/tensorflow/tensor2tensor (the Transformer); torch's ``nn.MultiheadAttention`` and
+    ``F.scaled_dot_product_attention`` are the twins mirrored here
+Symbols in the shape comments
+    B batch, L queries, S keys/values, E = C embedding width, E_k / E_v key / value widths, heads
+    attention heads, head_dim = E / heads, P positions, D encoding width, T tokens of a sequence
 
 The formula::
 
@@ -18,7 +23,7 @@ The formula::
 
 Everything is written with explicit matmuls (``@``), never ``F.scaled_dot_product_attention``'s
 fused kernels, so that ``torch.utils.flop_counter`` counts the attention's multiply-accumulates
-(its CPU kernel is not counted; COURSE.md section 9) and so that the code shows the formula.
+(its CPU kernel is not counted) and so that the code shows the formula.
 Signatures mirror torch: :func:`scaled_dot_product_attention` ~ ``F.scaled_dot_product_attention``
 and :class:`MultiheadAttention` ~ ``nn.MultiheadAttention`` (same parameter names, so
 ``load_state_dict(strict=True)`` works both ways).
@@ -33,11 +38,6 @@ Two mask conventions, as in torch (a common source of bugs):
 Fully masked rows (a query that may attend to nothing) give an output of zeros and zero weights,
 as torch's ``F.scaled_dot_product_attention`` does, instead of the NaN of a plain softmax (which
 ``nn.MultiheadAttention`` returns on its ``need_weights=True`` and fast paths).
-
-Contents: math helpers (:func:`scaled_dot_product_attention`, :func:`attention_weights`,
-:func:`causal_mask`, :func:`sinusoidal_position_encoding`, :func:`multi_head_attention_forward`,
-:func:`attention_macs`), blocks (:class:`MultiheadAttention`, :class:`FeedForward`,
-:class:`TransformerEncoderBlock`), a small model (:class:`TransformerClassifier`).
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validate import check_same_device_dtype, check_tensor, positive_int
+from ._validate import check_same_device_dtype, check_tensor, positive_int, positive_ints
 
 __all__ = [
     "scaled_dot_product_attention",
@@ -63,29 +63,17 @@ __all__ = [
 ]
 
 
-# ============================================================================================
-# Math helpers
-# ============================================================================================
+# --------------------------------------------------------------------------------------------
+# math helpers
+# --------------------------------------------------------------------------------------------
 def causal_mask(L: int, S: int | None = None, device=None) -> torch.Tensor:
     """Boolean (L, S) mask, True where query i may attend to key j, i.e. j <= i (lower triangle).
 
     SDPA convention (True = takes part); ``~causal_mask(L)`` is the MultiheadAttention convention.
     It is the mask that ``is_causal=True`` applies (aligned to the top-left corner when L != S).
     """
-    L = positive_int("causal_mask", "L", L)
-    S = L if S is None else positive_int("causal_mask", "S", S)
+    L, S = _check_causal_mask(L, S)
     return torch.ones(L, S, dtype=torch.bool, device=device).tril()  # (L, S)
-
-
-def _check_mask(fn: str, name: str, mask, query: torch.Tensor) -> None:
-    if mask is None:
-        return
-    if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"{fn}(): argument '{name}' must be a torch.Tensor or None, got {type(mask).__name__}")
-    if mask.dtype != torch.bool and not mask.is_floating_point():
-        raise TypeError(f"{fn}(): argument '{name}' must be a bool or floating-point tensor, got dtype {mask.dtype}")
-    if mask.device != query.device:
-        raise ValueError(f"{fn}(): argument '{name}' is on {mask.device} but 'query' is on {query.device}")
 
 
 def _attention(query, key, value, mask, scale: float, dropout_p: float, training: bool = True):
@@ -116,45 +104,6 @@ def _attention(query, key, value, mask, scale: float, dropout_p: float, training
     if value is None:  # only the weights were asked for
         return None, weights
     return weights @ value, weights  # (..., L, Ev), (..., L, S)
-
-
-def _check_qkv(fn: str, query, key, value) -> None:
-    for name, t, layout in (("query", query, "(..., L, E)"), ("key", key, "(..., S, E)"), ("value", value, "(..., S, Ev)")):
-        if t is None and name == "value":
-            continue
-        check_tensor(fn, name, t, layout=layout, floating=True)
-        if t.dim() < 2:
-            raise ValueError(f"{fn}(): argument '{name}' must be at least 2-D {layout}, got {t.dim()}-D tensor of shape {tuple(t.shape)}")
-    check_same_device_dtype(fn, "query", query, key=key, value=value)
-    if query.shape[-1] != key.shape[-1]:
-        raise ValueError(
-            f"{fn}(): query and key must have the same last dim E, got query {tuple(query.shape)} and key {tuple(key.shape)}"
-        )
-    if value is not None and key.shape[-2] != value.shape[-2]:
-        raise ValueError(
-            f"{fn}(): key and value must have the same length S (dim -2), got key {tuple(key.shape)} and value {tuple(value.shape)}"
-        )
-
-
-def _prepare_mask(fn: str, query, key, attn_mask, is_causal: bool, scale, dropout_p):
-    """Validate the SDPA-style arguments; return (mask, scale)."""
-    _check_mask(fn, "attn_mask", attn_mask, query)
-    if is_causal and attn_mask is not None:
-        raise ValueError(f"{fn}(): pass either 'attn_mask' or is_causal=True, not both (torch's rule)")
-    if not isinstance(dropout_p, (int, float)) or isinstance(dropout_p, bool) or not 0.0 <= dropout_p <= 1.0:
-        raise ValueError(f"{fn}(): argument 'dropout_p' must be a number in [0, 1], got {dropout_p!r}")
-    L, S = query.shape[-2], key.shape[-2]
-    if attn_mask is not None:
-        try:
-            torch.broadcast_shapes(attn_mask.shape, query.shape[:-2] + (L, S))
-        except RuntimeError:
-            raise ValueError(
-                f"{fn}(): argument 'attn_mask' of shape {tuple(attn_mask.shape)} does not broadcast to the "
-                f"scores' shape (..., L, S) = {tuple(query.shape[:-2]) + (L, S)}"
-            ) from None
-    mask = causal_mask(L, S, device=query.device) if is_causal else attn_mask
-    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
-    return mask, scale
 
 
 def _repeat_kv_heads(fn: str, query, key, value, enable_gqa: bool):
@@ -213,11 +162,7 @@ def sinusoidal_position_encoding(num_positions: int, dim: int, *, base: float = 
     angles ``k w_i``: a linear map that depends on the offset k only, which lets attention read
     relative positions.
     """
-    fn = "sinusoidal_position_encoding"
-    P = positive_int(fn, "num_positions", num_positions)
-    D = positive_int(fn, "dim", dim)
-    if not isinstance(base, (int, float)) or isinstance(base, bool) or base <= 1.0:
-        raise ValueError(f"{fn}(): argument 'base' must be a number > 1, got {base!r}")
+    P, D = _check_sinusoidal_position_encoding(num_positions, dim, base)
     pos = torch.arange(P, dtype=torch.float64, device=device)[:, None]  # (P, 1)
     two_i = torch.arange(0, D, 2, dtype=torch.float64, device=device)  # (ceil(D/2),)
     freq = base ** (-two_i / D)  # (ceil(D/2),)
@@ -236,10 +181,7 @@ def attention_macs(seq_len: int, embed_dim: int, kv_len: int | None = None) -> d
     self-attention (S = L = n) the total is ``4 n C^2 + 2 n^2 C``: linear in n for the
     projections, quadratic in n for the attention itself (Swin's Omega(MSA) with n = hw).
     """
-    fn = "attention_macs"
-    L = positive_int(fn, "seq_len", seq_len)
-    C = positive_int(fn, "embed_dim", embed_dim)
-    S = L if kv_len is None else positive_int(fn, "kv_len", kv_len)
+    L, C, S = _check_attention_macs(seq_len, embed_dim, kv_len)
     parts = {
         "q_proj": L * C * C,
         "kv_proj": 2 * S * C * C,
@@ -279,67 +221,34 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
     with ``average_attn_weights=False``, or None with ``need_weights=False``. ``dropout_p`` drops
     attention weights (pass 0.0 in eval mode).
     """
-    fn = "multi_head_attention_forward"
-    check_tensor(fn, "query", query, ndim=3, layout="(B, L, E)", floating=True)
-    check_tensor(fn, "key", key, ndim=3, layout="(B, S, E_k)", floating=True)
-    check_tensor(fn, "value", value, ndim=3, layout="(B, S, E_v)", floating=True)
+    _check_multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, in_proj_bias, out_proj_weight,
+                                        out_proj_bias, key_padding_mask, attn_mask, q_proj_weight, k_proj_weight,
+                                        v_proj_weight)
     B, L, E = query.shape
     S = key.shape[1]
-    H = positive_int(fn, "num_heads", num_heads)
-    if E % H:
-        raise ValueError(f"{fn}(): embed_dim E = {E} must be divisible by num_heads = {H}")
-    head_dim = E // H
-    if key.shape[0] != B or value.shape[0] != B or value.shape[1] != S:
-        raise ValueError(
-            f"{fn}(): query (B, L, E), key (B, S, E_k) and value (B, S, E_v) must agree on B and S, got "
-            f"query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
-        )
-    check_same_device_dtype(fn, "query", query, key=key, value=value, in_proj_weight=in_proj_weight,
-                            in_proj_bias=in_proj_bias, out_proj_weight=out_proj_weight, out_proj_bias=out_proj_bias)
-    _check_mask(fn, "key_padding_mask", key_padding_mask, query)
-    _check_mask(fn, "attn_mask", attn_mask, query)
-    if key_padding_mask is not None and tuple(key_padding_mask.shape) != (B, S):
-        raise ValueError(f"{fn}(): argument 'key_padding_mask' must have shape (B, S) = {(B, S)}, got {tuple(key_padding_mask.shape)}")
-    if attn_mask is not None and tuple(attn_mask.shape) not in ((L, S), (B * H, L, S)):
-        raise ValueError(
-            f"{fn}(): argument 'attn_mask' must have shape (L, S) = {(L, S)} or (B * num_heads, L, S) = "
-            f"{(B * H, L, S)}, got {tuple(attn_mask.shape)}"
-        )
+    heads = num_heads
+    head_dim = E // heads
 
     # In-projection: one matmul for self-attention (x W^T with W = [W_q; W_k; W_v]).
     if in_proj_weight is not None:
-        check_tensor(fn, "in_proj_weight", in_proj_weight, ndim=2, layout="(3E, E)")
-        if tuple(in_proj_weight.shape) != (3 * E, E) or key.shape[2] != E or value.shape[2] != E:
-            raise ValueError(
-                f"{fn}(): argument 'in_proj_weight' must have shape (3E, E) = {(3 * E, E)} with key and value of "
-                f"width E (else pass q/k/v_proj_weight), got {tuple(in_proj_weight.shape)}, key width "
-                f"{key.shape[2]}, value width {value.shape[2]}"
-            )
         w_q, w_k, w_v = in_proj_weight.chunk(3)  # 3 x (E, E)
     else:
-        for name, w, width in (("q_proj_weight", q_proj_weight, E), ("k_proj_weight", k_proj_weight, key.shape[2]),
-                               ("v_proj_weight", v_proj_weight, value.shape[2])):
-            check_tensor(fn, name, w, ndim=2, layout="(E, E_in)")
-            if tuple(w.shape) != (E, width):
-                raise ValueError(f"{fn}(): argument '{name}' must have shape {(E, width)}, got {tuple(w.shape)}")
         w_q, w_k, w_v = q_proj_weight, k_proj_weight, v_proj_weight
-    if in_proj_bias is not None and tuple(in_proj_bias.shape) != (3 * E,):
-        raise ValueError(f"{fn}(): argument 'in_proj_bias' must have shape (3E,) = {(3 * E,)}, got {tuple(in_proj_bias.shape)}")
     b_q, b_k, b_v = in_proj_bias.chunk(3) if in_proj_bias is not None else (None, None, None)
 
     if in_proj_weight is not None and query is key and key is value:
         qkv = F.linear(query, in_proj_weight, in_proj_bias)  # (B, L, 3E)
-        qkv = qkv.view(B, L, 3, H, head_dim).permute(2, 0, 3, 1, 4)  # (3, B, heads, L, head_dim)
+        qkv = qkv.view(B, L, 3, heads, head_dim).permute(2, 0, 3, 1, 4)  # (3, B, heads, L, head_dim)
         q, k, v = qkv.unbind(0)  # 3 x (B, heads, L, head_dim)
     else:
-        q = F.linear(query, w_q, b_q).view(B, L, H, head_dim).transpose(1, 2)  # (B, heads, L, head_dim)
-        k = F.linear(key, w_k, b_k).view(B, S, H, head_dim).transpose(1, 2)  # (B, heads, S, head_dim)
-        v = F.linear(value, w_v, b_v).view(B, S, H, head_dim).transpose(1, 2)  # (B, heads, S, head_dim)
+        q = F.linear(query, w_q, b_q).view(B, L, heads, head_dim).transpose(1, 2)  # (B, heads, L, head_dim)
+        k = F.linear(key, w_k, b_k).view(B, S, heads, head_dim).transpose(1, 2)  # (B, heads, S, head_dim)
+        v = F.linear(value, w_v, b_v).view(B, S, heads, head_dim).transpose(1, 2)  # (B, heads, S, head_dim)
 
     # One additive mask broadcastable to the scores (B, heads, L, S).
     mask = _to_additive(attn_mask, query.dtype)
     if mask is not None:
-        mask = mask.view(1, 1, L, S) if mask.dim() == 2 else mask.view(B, H, L, S)  # (1 or B, 1 or heads, L, S)
+        mask = mask.view(1, 1, L, S) if mask.dim() == 2 else mask.view(B, heads, L, S)  # (1 or B, 1 or heads, L, S)
     if key_padding_mask is not None:
         kpm = _to_additive(key_padding_mask, query.dtype).view(B, 1, 1, S)  # (B, 1, 1, S)
         mask = kpm if mask is None else mask + kpm
@@ -352,9 +261,9 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
     return out, (weights.mean(dim=1) if average_attn_weights else weights)  # (B, L, S) or (B, heads, L, S)
 
 
-# ============================================================================================
-# Blocks
-# ============================================================================================
+# --------------------------------------------------------------------------------------------
+# blocks
+# --------------------------------------------------------------------------------------------
 class MultiheadAttention(nn.Module):
     """Multi-head attention with ``nn.MultiheadAttention``'s parameters and forward contract.
 
@@ -374,13 +283,7 @@ class MultiheadAttention(nn.Module):
                  kdim: int | None = None, vdim: int | None = None, batch_first: bool = False,
                  device=None, dtype=None):
         super().__init__()
-        fn = "MultiheadAttention"
-        self.embed_dim = positive_int(fn, "embed_dim", embed_dim)
-        self.num_heads = positive_int(fn, "num_heads", num_heads)
-        if embed_dim % num_heads:
-            raise ValueError(f"{fn}(): embed_dim = {embed_dim} must be divisible by num_heads = {num_heads}")
-        self.kdim = embed_dim if kdim is None else positive_int(fn, "kdim", kdim)
-        self.vdim = embed_dim if vdim is None else positive_int(fn, "vdim", vdim)
+        self.embed_dim, self.num_heads, self.kdim, self.vdim = _check_multihead_attention(embed_dim, num_heads, kdim, vdim)
         self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         self.head_dim = embed_dim // num_heads
         self.dropout = float(dropout)
@@ -418,21 +321,12 @@ class MultiheadAttention(nn.Module):
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
-        fn = "MultiheadAttention.forward"
-        for name, t in (("query", query), ("key", key), ("value", value)):
-            check_tensor(fn, name, t, ndim=(2, 3), layout="(B, L, E) / (L, B, E) or unbatched (L, E)")
+        _check_multihead_attention_forward(query, key, value, key_padding_mask, attn_mask, is_causal)
         batched = query.dim() == 3
-        if key.dim() != query.dim() or value.dim() != query.dim():
-            raise ValueError(f"{fn}(): query, key and value must all be batched (3-D) or all unbatched (2-D), got "
-                             f"{query.dim()}-D, {key.dim()}-D, {value.dim()}-D")
-        if is_causal and attn_mask is None:
-            raise ValueError(f"{fn}(): is_causal=True is only a hint that attn_mask is causal; pass attn_mask too "
-                             "(as nn.MultiheadAttention requires)")
         same = query is key and key is value
         if not batched:  # (L, E) -> (1, L, E)
             query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
             if key_padding_mask is not None:
-                check_tensor(fn, "key_padding_mask", key_padding_mask, ndim=1, layout="(S,) for unbatched input")
                 key_padding_mask = key_padding_mask.unsqueeze(0)  # (1, S)
         elif not self.batch_first:  # (L, B, E) -> (B, L, E)
             query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)  # (B, L|S, E)
@@ -495,11 +389,7 @@ class TransformerEncoderBlock(nn.Module):
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0, *,
                  layer_norm_eps: float = 1e-5):
         super().__init__()
-        fn = "TransformerEncoderBlock"
-        positive_int(fn, "dim", dim)
-        positive_int(fn, "num_heads", num_heads)
-        if not isinstance(mlp_ratio, (int, float)) or mlp_ratio <= 0:
-            raise ValueError(f"{fn}(): argument 'mlp_ratio' must be a positive number, got {mlp_ratio!r}")
+        _check_transformer_encoder_block(dim, num_heads, mlp_ratio)
         self.dim, self.num_heads, self.mlp_ratio = dim, num_heads, mlp_ratio
         self.norm1 = nn.LayerNorm(dim, eps=layer_norm_eps)
         self.attn = MultiheadAttention(dim, num_heads, dropout=dropout, batch_first=True)
@@ -521,9 +411,9 @@ class TransformerEncoderBlock(nn.Module):
         return f"dim={self.dim}, num_heads={self.num_heads}, mlp_ratio={self.mlp_ratio}"
 
 
-# ============================================================================================
-# A small model for the chapter's experiments
-# ============================================================================================
+# --------------------------------------------------------------------------------------------
+# a small model for the chapter's experiments
+# --------------------------------------------------------------------------------------------
 class TransformerClassifier(nn.Module):
     """Token embedding + positional encoding + pre-norm encoder blocks + LayerNorm + mean-pool + linear.
 
@@ -539,11 +429,8 @@ class TransformerClassifier(nn.Module):
                  mlp_ratio: float = 2.0, max_len: int = 512, pos_encoding: str = "sinusoidal",
                  dropout: float = 0.0, padding_idx: int | None = 0):
         super().__init__()
-        fn = "TransformerClassifier"
-        if pos_encoding not in ("sinusoidal", "learned", "none"):
-            raise ValueError(f"{fn}(): argument 'pos_encoding' must be 'sinusoidal', 'learned' or 'none', got {pos_encoding!r}")
+        self.max_len = _check_transformer_classifier(pos_encoding, max_len)
         self.pos_encoding = pos_encoding
-        self.max_len = positive_int(fn, "max_len", max_len)
         self.padding_idx = padding_idx
         self.embedding = nn.Embedding(vocab_size, dim, padding_idx=padding_idx)
         if pos_encoding == "learned":
@@ -557,11 +444,8 @@ class TransformerClassifier(nn.Module):
         self.head = nn.Linear(dim, num_classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        fn = "TransformerClassifier.forward"
-        check_tensor(fn, "tokens", tokens, ndim=2, layout="(B, T) token ids")
+        _check_tokens(tokens, self.max_len)
         B, T = tokens.shape
-        if T > self.max_len:
-            raise ValueError(f"{fn}(): sequences must be at most max_len = {self.max_len} long, got T = {T}")
         x = self.embedding(tokens)  # (B, T, dim)
         if self.pos_embed is not None:
             x = x + self.pos_embed[:T]  # (B, T, dim)
@@ -578,3 +462,170 @@ class TransformerClassifier(nn.Module):
 
     def extra_repr(self) -> str:
         return f"pos_encoding={self.pos_encoding!r}, max_len={self.max_len}"
+
+
+# --------------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------------
+def _check_causal_mask(L, S) -> tuple[int, int]:
+    L = positive_int("causal_mask", "L", L)
+    return L, L if S is None else positive_int("causal_mask", "S", S)
+
+
+def _check_mask(fn: str, name: str, mask, query: torch.Tensor) -> None:
+    if mask is None:
+        return
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"{fn}(): argument '{name}' must be a torch.Tensor or None, got {type(mask).__name__}")
+    if mask.dtype != torch.bool and not mask.is_floating_point():
+        raise TypeError(f"{fn}(): argument '{name}' must be a bool or floating-point tensor, got dtype {mask.dtype}")
+    if mask.device != query.device:
+        raise ValueError(f"{fn}(): argument '{name}' is on {mask.device} but 'query' is on {query.device}")
+
+
+def _check_qkv(fn: str, query, key, value) -> None:
+    for name, t, layout in (("query", query, "(..., L, E)"), ("key", key, "(..., S, E)"), ("value", value, "(..., S, Ev)")):
+        if t is None and name == "value":
+            continue
+        check_tensor(fn, name, t, layout=layout, floating=True)
+        if t.dim() < 2:
+            raise ValueError(f"{fn}(): argument '{name}' must be at least 2-D {layout}, got {t.dim()}-D tensor of shape {tuple(t.shape)}")
+    check_same_device_dtype(fn, "query", query, key=key, value=value)
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(
+            f"{fn}(): query and key must have the same last dim E, got query {tuple(query.shape)} and key {tuple(key.shape)}"
+        )
+    if value is not None and key.shape[-2] != value.shape[-2]:
+        raise ValueError(
+            f"{fn}(): key and value must have the same length S (dim -2), got key {tuple(key.shape)} and value {tuple(value.shape)}"
+        )
+
+
+def _prepare_mask(fn: str, query, key, attn_mask, is_causal: bool, scale, dropout_p):
+    """Validate the SDPA-style arguments; return (mask, scale)."""
+    _check_mask(fn, "attn_mask", attn_mask, query)
+    if is_causal and attn_mask is not None:
+        raise ValueError(f"{fn}(): pass either 'attn_mask' or is_causal=True, not both (torch's rule)")
+    if not isinstance(dropout_p, (int, float)) or isinstance(dropout_p, bool) or not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"{fn}(): argument 'dropout_p' must be a number in [0, 1], got {dropout_p!r}")
+    L, S = query.shape[-2], key.shape[-2]
+    if attn_mask is not None:
+        try:
+            torch.broadcast_shapes(attn_mask.shape, query.shape[:-2] + (L, S))
+        except RuntimeError:
+            raise ValueError(
+                f"{fn}(): argument 'attn_mask' of shape {tuple(attn_mask.shape)} does not broadcast to the "
+                f"scores' shape (..., L, S) = {tuple(query.shape[:-2]) + (L, S)}"
+            ) from None
+    mask = causal_mask(L, S, device=query.device) if is_causal else attn_mask
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    return mask, scale
+
+
+def _check_sinusoidal_position_encoding(num_positions, dim, base) -> tuple[int, int]:
+    fn = "sinusoidal_position_encoding"
+    if not isinstance(base, (int, float)) or isinstance(base, bool) or base <= 1.0:
+        raise ValueError(f"{fn}(): argument 'base' must be a number > 1, got {base!r}")
+    return positive_ints(fn, num_positions=num_positions, dim=dim)
+
+
+def _check_attention_macs(seq_len, embed_dim, kv_len) -> tuple[int, int, int]:
+    L, C = positive_ints("attention_macs", seq_len=seq_len, embed_dim=embed_dim)
+    return L, C, L if kv_len is None else positive_int("attention_macs", "kv_len", kv_len)
+
+
+def _check_multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, in_proj_bias, out_proj_weight,
+                                        out_proj_bias, key_padding_mask, attn_mask, q_proj_weight, k_proj_weight,
+                                        v_proj_weight) -> None:
+    fn = "multi_head_attention_forward"
+    check_tensor(fn, "query", query, ndim=3, layout="(B, L, E)", floating=True)
+    check_tensor(fn, "key", key, ndim=3, layout="(B, S, E_k)", floating=True)
+    check_tensor(fn, "value", value, ndim=3, layout="(B, S, E_v)", floating=True)
+    B, L, E = query.shape
+    S = key.shape[1]
+    heads = positive_int(fn, "num_heads", num_heads)
+    if E % heads:
+        raise ValueError(f"{fn}(): embed_dim E = {E} must be divisible by num_heads = {heads}")
+    if key.shape[0] != B or value.shape[0] != B or value.shape[1] != S:
+        raise ValueError(
+            f"{fn}(): query (B, L, E), key (B, S, E_k) and value (B, S, E_v) must agree on B and S, got "
+            f"query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
+        )
+    check_same_device_dtype(fn, "query", query, key=key, value=value, in_proj_weight=in_proj_weight,
+                            in_proj_bias=in_proj_bias, out_proj_weight=out_proj_weight, out_proj_bias=out_proj_bias)
+    _check_mask(fn, "key_padding_mask", key_padding_mask, query)
+    _check_mask(fn, "attn_mask", attn_mask, query)
+    if key_padding_mask is not None and tuple(key_padding_mask.shape) != (B, S):
+        raise ValueError(
+            f"{fn}(): argument 'key_padding_mask' must have shape (B, S) = {(B, S)}, got {tuple(key_padding_mask.shape)}"
+        )
+    if attn_mask is not None and tuple(attn_mask.shape) not in ((L, S), (B * heads, L, S)):
+        raise ValueError(
+            f"{fn}(): argument 'attn_mask' must have shape (L, S) = {(L, S)} or (B * num_heads, L, S) = "
+            f"{(B * heads, L, S)}, got {tuple(attn_mask.shape)}"
+        )
+    if in_proj_weight is not None:
+        check_tensor(fn, "in_proj_weight", in_proj_weight, ndim=2, layout="(3E, E)")
+        if tuple(in_proj_weight.shape) != (3 * E, E) or key.shape[2] != E or value.shape[2] != E:
+            raise ValueError(
+                f"{fn}(): argument 'in_proj_weight' must have shape (3E, E) = {(3 * E, E)} with key and value of "
+                f"width E (else pass q/k/v_proj_weight), got {tuple(in_proj_weight.shape)}, key width "
+                f"{key.shape[2]}, value width {value.shape[2]}"
+            )
+    else:
+        for name, w, width in (("q_proj_weight", q_proj_weight, E), ("k_proj_weight", k_proj_weight, key.shape[2]),
+                               ("v_proj_weight", v_proj_weight, value.shape[2])):
+            check_tensor(fn, name, w, ndim=2, layout="(E, E_in)")
+            if tuple(w.shape) != (E, width):
+                raise ValueError(f"{fn}(): argument '{name}' must have shape {(E, width)}, got {tuple(w.shape)}")
+    if in_proj_bias is not None and tuple(in_proj_bias.shape) != (3 * E,):
+        raise ValueError(
+            f"{fn}(): argument 'in_proj_bias' must have shape (3E,) = {(3 * E,)}, got {tuple(in_proj_bias.shape)}"
+        )
+
+
+def _check_multihead_attention(embed_dim, num_heads, kdim, vdim) -> tuple[int, int, int, int]:
+    fn = "MultiheadAttention"
+    embed_dim, num_heads = positive_ints(fn, embed_dim=embed_dim, num_heads=num_heads)
+    if embed_dim % num_heads:
+        raise ValueError(f"{fn}(): embed_dim = {embed_dim} must be divisible by num_heads = {num_heads}")
+    kdim = embed_dim if kdim is None else positive_int(fn, "kdim", kdim)
+    vdim = embed_dim if vdim is None else positive_int(fn, "vdim", vdim)
+    return embed_dim, num_heads, kdim, vdim
+
+
+def _check_multihead_attention_forward(query, key, value, key_padding_mask, attn_mask, is_causal) -> None:
+    fn = "MultiheadAttention.forward"
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        check_tensor(fn, name, t, ndim=(2, 3), layout="(B, L, E) / (L, B, E) or unbatched (L, E)")
+    if key.dim() != query.dim() or value.dim() != query.dim():
+        raise ValueError(f"{fn}(): query, key and value must all be batched (3-D) or all unbatched (2-D), got "
+                         f"{query.dim()}-D, {key.dim()}-D, {value.dim()}-D")
+    if is_causal and attn_mask is None:
+        raise ValueError(f"{fn}(): is_causal=True is only a hint that attn_mask is causal; pass attn_mask too "
+                         "(as nn.MultiheadAttention requires)")
+    if query.dim() == 2 and key_padding_mask is not None:
+        check_tensor(fn, "key_padding_mask", key_padding_mask, ndim=1, layout="(S,) for unbatched input")
+
+
+def _check_transformer_encoder_block(dim, num_heads, mlp_ratio) -> None:
+    fn = "TransformerEncoderBlock"
+    positive_ints(fn, dim=dim, num_heads=num_heads)
+    if not isinstance(mlp_ratio, (int, float)) or mlp_ratio <= 0:
+        raise ValueError(f"{fn}(): argument 'mlp_ratio' must be a positive number, got {mlp_ratio!r}")
+
+
+def _check_transformer_classifier(pos_encoding, max_len) -> int:
+    fn = "TransformerClassifier"
+    if pos_encoding not in ("sinusoidal", "learned", "none"):
+        raise ValueError(
+            f"{fn}(): argument 'pos_encoding' must be 'sinusoidal', 'learned' or 'none', got {pos_encoding!r}"
+        )
+    return positive_int(fn, "max_len", max_len)
+
+
+def _check_tokens(tokens, max_len: int) -> None:
+    fn = "TransformerClassifier.forward"
+    check_tensor(fn, "tokens", tokens, ndim=2, layout="(B, T) token ids")
+    if tokens.shape[1] > max_len:
+        raise ValueError(f"{fn}(): sequences must be at most max_len = {max_len} long, got T = {tokens.shape[1]}")
