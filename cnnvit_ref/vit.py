@@ -1,15 +1,19 @@
-"""Chapter 04: the Vision Transformer (ViT) and its data-efficient variant DeiT.
+"""The Vision Transformer (ViT) and its data-efficient variant DeiT.
 
+Chapter
+    04, ``book/04_vit.ipynb`` (exercise: ``exercises/04_vit/``)
 Papers
     Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for Image Recognition at
-    Scale", ICLR 2021. https://arxiv.org/abs/2010.11929
+    Scale", ICLR 2021. https://arxiv.org/abs/2010.11929 (Sec. 3.1, Eq. 1-4: the model; Table 1: sizes)
     Touvron et al., "Training data-efficient image transformers & distillation through
-    attention" (DeiT), ICML 2021. https://arxiv.org/abs/2012.12877
+    attention" (DeiT), ICML 2021. https://arxiv.org/abs/2012.12877 (Table 1: DeiT-Ti/S/B)
 Official code
-    https://github.com/google-research/vision_transformer,
-    https://github.com/facebookresearch/deit
-Book chapter
-    ``book/04_vit.ipynb`` (exercise: ``exercises/04_vit/``)
+    https://github.com/google-research/vision_transformer, https://github.com/facebookresearch/deit;
+    timm's ``timm/models/vision_transformer.py`` (the layout mirrored here)
+Symbols in the shape comments
+    B batch, C channels of an image or width of a token, H x W image size, p patch size,
+    gh x gw = (H/p) x (W/p) patch grid, N = gh * gw patches, D = C token width, heads attention heads,
+    head_dim = C / heads
 
 The layout mirrors timm's ``vision_transformer.py`` (timm 1.0) key for key, so a timm
 checkpoint of ``vit_base_patch16_224`` or ``deit_*_patch16_224`` loads with ``strict=True``::
@@ -36,7 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validate import check_tensor, fmt_shape, positive_int
+from ._validate import check_tensor, fmt_shape, positive_int, positive_ints
 from .attention import scaled_dot_product_attention
 from .models import build, preset
 
@@ -59,12 +63,6 @@ __all__ = [
 ]
 
 
-def _check_shape(fn: str, name: str, x: torch.Tensor, expected: tuple[int, ...], layout: str) -> None:
-    if tuple(x.shape) != tuple(expected):
-        want = "(" + ", ".join(str(s) for s in expected) + ")"
-        raise ValueError(f"{fn}(): argument '{name}' must have shape {layout} = {want}, got {fmt_shape(x)}")
-
-
 # --------------------------------------------------------------------------------------------
 # Functional forms: one step of the model each, every weight an argument
 # --------------------------------------------------------------------------------------------
@@ -80,14 +78,8 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
 
     and ``patchify(x, p) == F.unfold(x, p, stride=p).transpose(1, 2)``.
     """
-    fn = "patchify"
-    check_tensor(fn, "images", images, ndim=4, layout="(B, C, H, W)")
-    p = positive_int(fn, "patch_size", patch_size)
+    p = _check_patchify(images, patch_size)
     B, C, H, W = images.shape
-    if H % p or W % p:
-        raise ValueError(
-            f"{fn}(): image height and width must be multiples of patch_size={p}, got H={H}, W={W}"
-        )
     gh, gw = H // p, W // p
     x = images.reshape(B, C, gh, p, gw, p)  # (B, C, gh, p, gw, p)
     x = x.permute(0, 2, 4, 1, 3, 5)  # (B, gh, gw, C, p, p)
@@ -102,24 +94,10 @@ def add_class_token_and_position(
     ``tokens`` (B, N, D), ``cls_token`` (1, 1, D), ``pos_embed`` (1, 1 + N, D) -> (B, 1 + N, D).
     The position embedding has a slot for the class token too (timm's default, as in ViT).
     """
-    fn = "add_class_token_and_position"
-    check_tensor(fn, "tokens", tokens, ndim=3, layout="(B, N, D)")
-    check_tensor(fn, "cls_token", cls_token, ndim=3, layout="(1, 1, D)")
-    check_tensor(fn, "pos_embed", pos_embed, ndim=3, layout="(1, 1 + N, D)")
+    _check_add_class_token_and_position(tokens, cls_token, pos_embed)
     B, N, D = tokens.shape
-    _check_shape(fn, "cls_token", cls_token, (1, 1, D), "(1, 1, D)")
-    _check_shape(fn, "pos_embed", pos_embed, (1, 1 + N, D), "(1, 1 + N, D)")
     x = torch.cat([cls_token.expand(B, -1, -1), tokens], dim=1)  # (B, 1 + N, D)
     return x + pos_embed  # (B, 1 + N, D)
-
-
-def _check_linear(fn: str, prefix: str, weight, bias, in_features: int, out_features: int | None) -> None:
-    check_tensor(fn, f"{prefix}_weight", weight, ndim=2, layout="(out_features, in_features)")
-    check_tensor(fn, f"{prefix}_bias", bias, ndim=1, layout="(out_features,)", optional=True)
-    out = weight.shape[0] if out_features is None else out_features
-    _check_shape(fn, f"{prefix}_weight", weight, (out, in_features), "(out_features, in_features)")
-    if bias is not None:
-        _check_shape(fn, f"{prefix}_bias", bias, (out,), "(out_features,)")
 
 
 def self_attention(
@@ -135,16 +113,11 @@ def self_attention(
     ``x`` (B, N, C); ``qkv_weight`` (3C, C) holds W_q, W_k, W_v stacked (each split into
     ``num_heads`` blocks of C / num_heads rows); ``proj_weight`` (C, C). Returns (B, N, C).
     """
-    fn = "self_attention"
-    check_tensor(fn, "x", x, ndim=3, layout="(B, N, C)")
-    H = positive_int(fn, "num_heads", num_heads)
+    _check_self_attention(x, qkv_weight, qkv_bias, proj_weight, proj_bias, num_heads)
     B, N, C = x.shape
-    if C % H:
-        raise ValueError(f"{fn}(): the width C={C} of 'x' must be divisible by num_heads={H}")
-    _check_linear(fn, "qkv", qkv_weight, qkv_bias, C, 3 * C)
-    _check_linear(fn, "proj", proj_weight, proj_bias, C, C)
+    heads = num_heads
     qkv = F.linear(x, qkv_weight, qkv_bias)  # (B, N, 3C)
-    qkv = qkv.reshape(B, N, 3, H, C // H).permute(2, 0, 3, 1, 4)  # (3, B, heads, N, head_dim)
+    qkv = qkv.reshape(B, N, 3, heads, C // heads).permute(2, 0, 3, 1, 4)  # (3, B, heads, N, head_dim)
     q, k, v = qkv.unbind(0)  # each (B, heads, N, head_dim)
     out = scaled_dot_product_attention(q, k, v)  # (B, heads, N, head_dim)
     out = out.transpose(1, 2).reshape(B, N, C)  # (B, N, C)
@@ -159,11 +132,7 @@ def mlp(
     fc2_bias: torch.Tensor | None,
 ) -> torch.Tensor:
     """The transformer's feed-forward network: fc2(GELU(fc1(x))), GELU with erf as in ViT."""
-    fn = "mlp"
-    check_tensor(fn, "x", x, ndim=(2, 3, 4), layout="(..., C)")
-    C = x.shape[-1]
-    _check_linear(fn, "fc1", fc1_weight, fc1_bias, C, None)
-    _check_linear(fn, "fc2", fc2_weight, fc2_bias, fc1_weight.shape[0], None)
+    _check_mlp(x, fc1_weight, fc1_bias, fc2_weight, fc2_bias)
     return F.linear(F.gelu(F.linear(x, fc1_weight, fc1_bias)), fc2_weight, fc2_bias)
 
 
@@ -191,13 +160,8 @@ def encoder_block(
     ``attn.qkv.weight`` -> ``qkv_weight``, ``mlp.fc1.bias`` -> ``fc1_bias``), so that
     ``encoder_block(x, **weights, num_heads=h)`` equals ``block(x)``.
     """
-    fn = "encoder_block"
-    check_tensor(fn, "x", x, ndim=3, layout="(B, N, C)")
+    _check_encoder_block(x, norm1_weight, norm1_bias, norm2_weight, norm2_bias)
     C = x.shape[-1]
-    for name, t in (("norm1_weight", norm1_weight), ("norm1_bias", norm1_bias),
-                    ("norm2_weight", norm2_weight), ("norm2_bias", norm2_bias)):
-        check_tensor(fn, name, t, ndim=1, layout="(C,)")
-        _check_shape(fn, name, t, (C,), "(C,)")
     x = x + self_attention(
         F.layer_norm(x, (C,), norm1_weight, norm1_bias, eps), qkv_weight, qkv_bias, proj_weight, proj_bias, num_heads
     )  # (B, N, C)
@@ -226,14 +190,7 @@ class PatchEmbed(nn.Module):
         norm_eps: float = 1e-5,
     ):
         super().__init__()
-        fn = "PatchEmbed"
-        for name, value in (("img_size", img_size), ("patch_size", patch_size),
-                            ("in_chans", in_chans), ("embed_dim", embed_dim)):
-            positive_int(fn, name, value)
-        if img_size % patch_size:
-            raise ValueError(f"{fn}(): img_size={img_size} must be a multiple of patch_size={patch_size}")
-        if output_fmt not in ("NLC", "NHWC"):
-            raise ValueError(f"{fn}(): argument 'output_fmt' must be 'NLC' or 'NHWC', got {output_fmt!r}")
+        _check_patch_embed(img_size, patch_size, in_chans, embed_dim, output_fmt)
         self.img_size = img_size
         self.patch_size = patch_size
         self.in_chans = in_chans
@@ -244,14 +201,7 @@ class PatchEmbed(nn.Module):
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps) if norm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fn = "PatchEmbed.forward"
-        check_tensor(fn, "x", x, ndim=4, layout="(B, C, H, W)")
-        B, C, H, W = x.shape
-        if (C, H, W) != (self.in_chans, self.img_size, self.img_size):
-            raise ValueError(
-                f"{fn}(): input must have shape (B, {self.in_chans}, {self.img_size}, {self.img_size}), "
-                f"got {fmt_shape(x)}"
-            )
+        _check_images("PatchEmbed.forward", x, self.in_chans, self.img_size)
         x = self.proj(x)  # (B, D, H/p, W/p)
         if self.output_fmt == "NLC":
             x = x.flatten(2).transpose(1, 2)  # (B, N, D)
@@ -272,10 +222,7 @@ class Attention(nn.Module):
 
     def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = False):
         super().__init__()
-        positive_int("Attention", "dim", dim)
-        positive_int("Attention", "num_heads", num_heads)
-        if dim % num_heads:
-            raise ValueError(f"Attention(): dim={dim} must be divisible by num_heads={num_heads}")
+        _check_attention(dim, num_heads)
         self.dim = dim
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
@@ -284,10 +231,8 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        check_tensor("Attention.forward", "x", x, ndim=3, layout="(B, N, C)")
+        _check_tokens("Attention.forward", x, self.dim)
         B, N, C = x.shape
-        if C != self.dim:
-            raise ValueError(f"Attention.forward(): 'x' must have C={self.dim} channels, got {fmt_shape(x)}")
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim)  # (B, N, 3, heads, head_dim)
         qkv = qkv.permute(2, 0, 3, 1, 4)  # (3, B, heads, N, head_dim)
         q, k, v = qkv.unbind(0)  # each (B, heads, N, head_dim)
@@ -365,19 +310,7 @@ class ViTConfig:
     qkv_bias: bool = True
 
     def __post_init__(self):
-        fn = "ViTConfig"
-        for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads"):
-            positive_int(fn, name, getattr(self, name))
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 0:
-            raise ValueError(
-                f"{fn}(): argument 'num_classes' must be an int >= 0 (0: no head), got {self.num_classes!r}"
-            )
-        if self.img_size % self.patch_size:
-            raise ValueError(f"{fn}(): img_size={self.img_size} must be a multiple of patch_size={self.patch_size}")
-        if self.embed_dim % self.num_heads:
-            raise ValueError(f"{fn}(): embed_dim={self.embed_dim} must be divisible by num_heads={self.num_heads}")
-        if not self.mlp_ratio > 0:
-            raise ValueError(f"{fn}(): argument 'mlp_ratio' must be > 0, got {self.mlp_ratio!r}")
+        _check_vit_config(self)
 
     @property
     def num_patches(self) -> int:
@@ -499,3 +432,110 @@ def vit_tiny_patch4_32(**overrides) -> VisionTransformer:
         img_size=32, patch_size=4, num_classes=10, embed_dim=64, depth=4, num_heads=4, mlp_ratio=2.0
     )
     return build(VisionTransformer, config, overrides, "vit_tiny_patch4_32")
+
+
+# --------------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------------
+def _check_shape(fn: str, name: str, x: torch.Tensor, expected: tuple[int, ...], layout: str) -> None:
+    if tuple(x.shape) != tuple(expected):
+        want = "(" + ", ".join(str(s) for s in expected) + ")"
+        raise ValueError(f"{fn}(): argument '{name}' must have shape {layout} = {want}, got {fmt_shape(x)}")
+
+
+def _check_linear(fn: str, prefix: str, weight, bias, in_features: int, out_features: int | None) -> None:
+    check_tensor(fn, f"{prefix}_weight", weight, ndim=2, layout="(out_features, in_features)")
+    check_tensor(fn, f"{prefix}_bias", bias, ndim=1, layout="(out_features,)", optional=True)
+    out = weight.shape[0] if out_features is None else out_features
+    _check_shape(fn, f"{prefix}_weight", weight, (out, in_features), "(out_features, in_features)")
+    if bias is not None:
+        _check_shape(fn, f"{prefix}_bias", bias, (out,), "(out_features,)")
+
+
+def _check_patchify(images, patch_size) -> int:
+    fn = "patchify"
+    check_tensor(fn, "images", images, ndim=4, layout="(B, C, H, W)")
+    p = positive_int(fn, "patch_size", patch_size)
+    H, W = images.shape[-2:]
+    if H % p or W % p:
+        raise ValueError(f"{fn}(): image height and width must be multiples of patch_size={p}, got H={H}, W={W}")
+    return p
+
+
+def _check_add_class_token_and_position(tokens, cls_token, pos_embed) -> None:
+    fn = "add_class_token_and_position"
+    check_tensor(fn, "tokens", tokens, ndim=3, layout="(B, N, D)")
+    check_tensor(fn, "cls_token", cls_token, ndim=3, layout="(1, 1, D)")
+    check_tensor(fn, "pos_embed", pos_embed, ndim=3, layout="(1, 1 + N, D)")
+    B, N, D = tokens.shape
+    _check_shape(fn, "cls_token", cls_token, (1, 1, D), "(1, 1, D)")
+    _check_shape(fn, "pos_embed", pos_embed, (1, 1 + N, D), "(1, 1 + N, D)")
+
+
+def _check_self_attention(x, qkv_weight, qkv_bias, proj_weight, proj_bias, num_heads) -> None:
+    fn = "self_attention"
+    check_tensor(fn, "x", x, ndim=3, layout="(B, N, C)")
+    heads = positive_int(fn, "num_heads", num_heads)
+    C = x.shape[-1]
+    if C % heads:
+        raise ValueError(f"{fn}(): the width C={C} of 'x' must be divisible by num_heads={heads}")
+    _check_linear(fn, "qkv", qkv_weight, qkv_bias, C, 3 * C)
+    _check_linear(fn, "proj", proj_weight, proj_bias, C, C)
+
+
+def _check_mlp(x, fc1_weight, fc1_bias, fc2_weight, fc2_bias) -> None:
+    check_tensor("mlp", "x", x, ndim=(2, 3, 4), layout="(..., C)")
+    _check_linear("mlp", "fc1", fc1_weight, fc1_bias, x.shape[-1], None)
+    _check_linear("mlp", "fc2", fc2_weight, fc2_bias, fc1_weight.shape[0], None)
+
+
+def _check_encoder_block(x, norm1_weight, norm1_bias, norm2_weight, norm2_bias) -> None:
+    fn = "encoder_block"
+    check_tensor(fn, "x", x, ndim=3, layout="(B, N, C)")
+    C = x.shape[-1]
+    for name, t in (("norm1_weight", norm1_weight), ("norm1_bias", norm1_bias),
+                    ("norm2_weight", norm2_weight), ("norm2_bias", norm2_bias)):
+        check_tensor(fn, name, t, ndim=1, layout="(C,)")
+        _check_shape(fn, name, t, (C,), "(C,)")
+
+
+def _check_patch_embed(img_size, patch_size, in_chans, embed_dim, output_fmt) -> None:
+    fn = "PatchEmbed"
+    positive_ints(fn, img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim)
+    if img_size % patch_size:
+        raise ValueError(f"{fn}(): img_size={img_size} must be a multiple of patch_size={patch_size}")
+    if output_fmt not in ("NLC", "NHWC"):
+        raise ValueError(f"{fn}(): argument 'output_fmt' must be 'NLC' or 'NHWC', got {output_fmt!r}")
+
+
+def _check_images(fn: str, x, in_chans: int, img_size: int) -> None:
+    """Images of the one size a model was built for: (B, in_chans, img_size, img_size)."""
+    check_tensor(fn, "x", x, ndim=4, layout="(B, C, H, W)")
+    if tuple(x.shape[1:]) != (in_chans, img_size, img_size):
+        raise ValueError(f"{fn}(): input must have shape (B, {in_chans}, {img_size}, {img_size}), got {fmt_shape(x)}")
+
+
+def _check_attention(dim, num_heads) -> None:
+    positive_ints("Attention", dim=dim, num_heads=num_heads)
+    if dim % num_heads:
+        raise ValueError(f"Attention(): dim={dim} must be divisible by num_heads={num_heads}")
+
+
+def _check_tokens(fn: str, x, dim: int) -> None:
+    check_tensor(fn, "x", x, ndim=3, layout="(B, N, C)")
+    if x.shape[-1] != dim:
+        raise ValueError(f"{fn}(): 'x' must have C={dim} channels, got {fmt_shape(x)}")
+
+
+def _check_vit_config(cfg) -> None:
+    fn = "ViTConfig"
+    positive_ints(fn, img_size=cfg.img_size, patch_size=cfg.patch_size, in_chans=cfg.in_chans,
+                  embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads)
+    if isinstance(cfg.num_classes, bool) or not isinstance(cfg.num_classes, int) or cfg.num_classes < 0:
+        raise ValueError(f"{fn}(): argument 'num_classes' must be an int >= 0 (0: no head), got {cfg.num_classes!r}")
+    if cfg.img_size % cfg.patch_size:
+        raise ValueError(f"{fn}(): img_size={cfg.img_size} must be a multiple of patch_size={cfg.patch_size}")
+    if cfg.embed_dim % cfg.num_heads:
+        raise ValueError(f"{fn}(): embed_dim={cfg.embed_dim} must be divisible by num_heads={cfg.num_heads}")
+    if not cfg.mlp_ratio > 0:
+        raise ValueError(f"{fn}(): argument 'mlp_ratio' must be > 0, got {cfg.mlp_ratio!r}")
