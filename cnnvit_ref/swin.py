@@ -1,12 +1,18 @@
-"""Chapter 05: the Swin Transformer, self-attention inside shifted local windows.
+"""The Swin Transformer: self-attention inside shifted local windows.
 
-Paper
+Chapter
+    05, ``book/05_swin.ipynb`` (exercise: ``exercises/05_swin/``)
+Papers
     Liu et al., "Swin Transformer: Hierarchical Vision Transformer using Shifted Windows",
-    ICCV 2021. https://arxiv.org/abs/2103.14030
+    ICCV 2021. https://arxiv.org/abs/2103.14030 (Sec. 3.2, Eq. 1-4: W-MSA, SW-MSA, relative position
+    bias; Table 1(a): Swin-T/S/B sizes)
 Official code
-    https://github.com/microsoft/Swin-Transformer
-Book chapter
-    ``book/05_swin.ipynb`` (exercise: ``exercises/05_swin/``)
+    https://github.com/microsoft/Swin-Transformer; timm's ``timm/models/swin_transformer.py`` (the layout
+    mirrored here)
+Symbols in the shape comments
+    B batch, H x W feature map (in tokens), C channels, M window size (M_h x M_w), nW = (H/M) * (W/M)
+    windows per image, N = M*M tokens per window, heads attention heads, head_dim = C / heads,
+    s shift size
 
 The layout mirrors timm 1.0's ``swin_transformer.py`` key for key, so a timm checkpoint of
 ``swin_{tiny,small,base}_patch4_window7_224`` loads with ``strict=True``::
@@ -32,7 +38,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn as nn
 
-from ._validate import check_tensor, fmt_shape, non_negative_int, pair, positive_int
+from ._validate import check_tensor, fmt_shape, pair, positive_int, positive_ints
 from .attention import scaled_dot_product_attention
 from .models import build, preset
 from .vit import Mlp, PatchEmbed
@@ -69,12 +75,8 @@ def window_partition(x: torch.Tensor, window_size: int | tuple[int, int]) -> tor
     in row-major order inside each image (window (i, j) of image b is at b * num_windows +
     i * (W/M) + j). ``window_size`` is M or (M_h, M_w).
     """
-    fn = "window_partition"
-    check_tensor(fn, "x", x, ndim=4, layout="(B, H, W, C)")
-    Mh, Mw = pair(fn, "window_size", window_size, minimum=1)
+    Mh, Mw = _check_window_partition(x, window_size)
     B, H, W, C = x.shape
-    if H % Mh or W % Mw:
-        raise ValueError(f"{fn}(): H={H} and W={W} of 'x' {fmt_shape(x)} must be multiples of window_size=({Mh}, {Mw})")
     x = x.reshape(B, H // Mh, Mh, W // Mw, Mw, C)  # (B, H/M, M, W/M, M, C)
     x = x.permute(0, 1, 3, 2, 4, 5)  # (B, H/M, W/M, M, M, C)
     return x.reshape(-1, Mh, Mw, C)  # (B * num_windows, M, M, C)
@@ -82,20 +84,8 @@ def window_partition(x: torch.Tensor, window_size: int | tuple[int, int]) -> tor
 
 def window_reverse(windows: torch.Tensor, window_size: int | tuple[int, int], H: int, W: int) -> torch.Tensor:
     """The exact inverse of :func:`window_partition`: (B * num_windows, M, M, C) -> (B, H, W, C)."""
-    fn = "window_reverse"
-    check_tensor(fn, "windows", windows, ndim=4, layout="(B * num_windows, M, M, C)")
-    Mh, Mw = pair(fn, "window_size", window_size, minimum=1)
-    positive_int(fn, "H", H)
-    positive_int(fn, "W", W)
-    if H % Mh or W % Mw:
-        raise ValueError(f"{fn}(): H={H} and W={W} must be multiples of window_size=({Mh}, {Mw})")
-    BnW, mh, mw, C = windows.shape
-    num_windows = (H // Mh) * (W // Mw)
-    if (mh, mw) != (Mh, Mw) or BnW % num_windows:
-        raise ValueError(
-            f"{fn}(): argument 'windows' must have shape (B * {num_windows}, {Mh}, {Mw}, C) for H={H}, W={W}, "
-            f"got {fmt_shape(windows)}"
-        )
+    Mh, Mw = _check_window_reverse(windows, window_size, H, W)
+    C = windows.shape[-1]
     x = windows.reshape(-1, H // Mh, W // Mw, Mh, Mw, C)  # (B, H/M, W/M, M, M, C)
     x = x.permute(0, 1, 3, 2, 4, 5)  # (B, H/M, M, W/M, M, C)
     return x.reshape(-1, H, W, C)  # (B, H, W, C)
@@ -109,8 +99,7 @@ def relative_position_index(window_size: int | tuple[int, int]) -> torch.Tensor:
     becomes the row ``(dy + M_h - 1) * (2 M_w - 1) + (dx + M_w - 1)``. Returns an int64
     (M*M, M*M) tensor, as timm computes it.
     """
-    fn = "relative_position_index"
-    Mh, Mw = pair(fn, "window_size", window_size, minimum=1)
+    Mh, Mw = pair("relative_position_index", "window_size", window_size, minimum=1)
     coords = torch.stack(torch.meshgrid(torch.arange(Mh), torch.arange(Mw), indexing="ij"))  # (2, Mh, Mw)
     coords = coords.flatten(1)  # (2, M*M)
     rel = coords[:, :, None] - coords[:, None, :]  # (2, M*M, M*M)
@@ -138,26 +127,13 @@ def shifted_window_attention_mask(
     official code) makes exp(.) ~ 4e-44, i.e. zero after the softmax. With ``shift_size`` 0
     the mask is all zeros (plain W-MSA).
     """
-    fn = "shifted_window_attention_mask"
-    positive_int(fn, "H", H)
-    positive_int(fn, "W", W)
-    Mh, Mw = pair(fn, "window_size", window_size, minimum=1)
-    sh, sw = pair(fn, "shift_size", shift_size, minimum=0)
-    if H % Mh or W % Mw:
-        raise ValueError(f"{fn}(): H={H} and W={W} must be multiples of window_size=({Mh}, {Mw})")
-    if sh >= Mh or sw >= Mw:
-        raise ValueError(f"{fn}(): shift_size=({sh}, {sw}) must be smaller than window_size=({Mh}, {Mw})")
+    (Mh, Mw), (sh, sw) = _check_shifted_window_attention_mask(H, W, window_size, shift_size)
     labels = _region_labels(H, Mh, sh)[:, None] * 3 + _region_labels(W, Mw, sw)[None, :]  # (H, W)
     windows = window_partition(labels[None, :, :, None], (Mh, Mw))  # (num_windows, M, M, 1)
     windows = windows.reshape(-1, Mh * Mw)  # (num_windows, M*M)
     different = windows[:, :, None] != windows[:, None, :]  # (num_windows, M*M, M*M)
     mask = torch.zeros(different.shape, dtype=torch.get_default_dtype())
     return mask.masked_fill(different, -100.0)  # (num_windows, M*M, M*M)
-
-
-def _positive_ints(fn: str, **values) -> None:
-    for name, v in values.items():
-        positive_int(fn, name, v)
 
 
 def wmsa_macs(h: int, w: int, C: int, M: int) -> int:
@@ -167,13 +143,13 @@ def wmsa_macs(h: int, w: int, C: int, M: int) -> int:
     attn @ v inside each of the hw/M^2 windows (M^2 x M^2 x C each). The relative position
     bias and the softmax are additions and exponentials, not MACs.
     """
-    _positive_ints("wmsa_macs", h=h, w=w, C=C, M=M)
+    positive_ints("wmsa_macs", h=h, w=w, C=C, M=M)
     return 4 * h * w * C * C + 2 * M * M * h * w * C
 
 
 def msa_macs(h: int, w: int, C: int) -> int:
     """MACs of global multi-head self-attention over h*w tokens: 4hwC^2 + 2(hw)^2C (Swin eq. 1)."""
-    _positive_ints("msa_macs", h=h, w=w, C=C)
+    positive_ints("msa_macs", h=h, w=w, C=C)
     return 4 * h * w * C * C + 2 * (h * w) ** 2 * C
 
 
@@ -190,15 +166,10 @@ class WindowAttention(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, window_size: int | tuple[int, int] = 7, qkv_bias: bool = True):
         super().__init__()
-        fn = "WindowAttention"
-        positive_int(fn, "dim", dim)
-        positive_int(fn, "num_heads", num_heads)
-        if dim % num_heads:
-            raise ValueError(f"{fn}(): dim={dim} must be divisible by num_heads={num_heads}")
+        self.window_size = _check_window_attention(dim, num_heads, window_size)
         self.dim = dim
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
-        self.window_size = pair(fn, "window_size", window_size, minimum=1)
         Mh, Mw = self.window_size
         self.window_area = Mh * Mw
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * Mh - 1) * (2 * Mw - 1), num_heads))
@@ -214,21 +185,9 @@ class WindowAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` (B * num_windows, N, C) with N = M*M; ``mask`` None or (num_windows, N, N)."""
-        fn = "WindowAttention.forward"
-        check_tensor(fn, "x", x, ndim=3, layout="(B * num_windows, M*M, C)")
+        _check_window_attention_forward(x, mask, self.window_area, self.dim)
         B_, N, C = x.shape
-        if (N, C) != (self.window_area, self.dim):
-            raise ValueError(
-                f"{fn}(): 'x' must have shape (B * num_windows, {self.window_area}, {self.dim}), got {fmt_shape(x)}"
-            )
         nW = 1 if mask is None else mask.shape[0]
-        if mask is not None:
-            check_tensor(fn, "mask", mask, ndim=3, layout="(num_windows, M*M, M*M)")
-            if mask.shape[1:] != (N, N) or B_ % nW:
-                raise ValueError(
-                    f"{fn}(): 'mask' must have shape (num_windows, {N}, {N}) with num_windows dividing {B_}, "
-                    f"got {fmt_shape(mask)}"
-                )
         qkv = self.qkv(x).reshape(B_ // nW, nW, N, 3, self.num_heads, self.head_dim)  # (B, nW, N, 3, heads, head_dim)
         qkv = qkv.permute(3, 0, 1, 4, 2, 5)  # (3, B, nW, heads, N, head_dim)
         q, k, v = qkv.unbind(0)  # each (B, nW, heads, N, head_dim)
@@ -262,21 +221,12 @@ class SwinTransformerBlock(nn.Module):
         qkv_bias: bool = True,
     ):
         super().__init__()
-        fn = "SwinTransformerBlock"
-        self.dim = positive_int(fn, "dim", dim)
-        self.input_resolution = pair(fn, "input_resolution", input_resolution, minimum=1)
-        M = pair(fn, "window_size", window_size, minimum=1)
-        s = pair(fn, "shift_size", shift_size, minimum=0)
+        self.input_resolution, M, s = _check_swin_transformer_block(dim, input_resolution, window_size, shift_size)
+        # As in timm: a map no larger than the window gets one window of its size and no shift.
         self.window_size = tuple(r if r <= m else m for r, m in zip(self.input_resolution, M))
         self.shift_size = tuple(0 if r <= m else t for r, m, t in zip(self.input_resolution, M, s))
         H, W = self.input_resolution
-        if H % self.window_size[0] or W % self.window_size[1]:
-            raise ValueError(
-                f"{fn}(): input_resolution=({H}, {W}) must be a multiple of window_size={self.window_size} "
-                "(padding is not implemented)"
-            )
-        if any(t >= m for t, m in zip(self.shift_size, self.window_size)):
-            raise ValueError(f"{fn}(): shift_size={shift_size} must be smaller than window_size={window_size}")
+        self.dim = dim
         self.num_heads = num_heads
         self.norm1 = nn.LayerNorm(dim)
         self.attn = WindowAttention(dim, num_heads, self.window_size, qkv_bias=qkv_bias)
@@ -301,14 +251,7 @@ class SwinTransformerBlock(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fn = "SwinTransformerBlock.forward"
-        check_tensor(fn, "x", x, ndim=4, layout="(B, H, W, C)")
-        B, H, W, C = x.shape
-        if (H, W, C) != (*self.input_resolution, self.dim):
-            raise ValueError(
-                f"{fn}(): 'x' must have shape (B, {self.input_resolution[0]}, {self.input_resolution[1]}, {self.dim}), "
-                f"got {fmt_shape(x)}"
-            )
+        _check_feature_map("SwinTransformerBlock.forward", x, self.input_resolution, self.dim)
         x = x + self._attn(self.norm1(x))  # (B, H, W, C)
         x = x + self.mlp(self.norm2(x))  # (B, H, W, C)
         return x
@@ -336,11 +279,8 @@ class PatchMerging(nn.Module):
         self.reduction = nn.Linear(4 * dim, self.out_dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fn = "PatchMerging.forward"
-        check_tensor(fn, "x", x, ndim=4, layout="(B, H, W, C)")
+        _check_patch_merging_input(x, self.dim)
         B, H, W, C = x.shape
-        if C != self.dim or H % 2 or W % 2:
-            raise ValueError(f"{fn}(): 'x' must have shape (B, H, W, {self.dim}) with even H and W, got {fmt_shape(x)}")
         x = x.reshape(B, H // 2, 2, W // 2, 2, C)  # (B, H/2, dy, W/2, dx, C)
         x = x.permute(0, 1, 3, 4, 2, 5)  # (B, H/2, W/2, dx, dy, C)
         x = x.reshape(B, H // 2, W // 2, 4 * C)  # (B, H/2, W/2, 4C)
@@ -425,37 +365,7 @@ class SwinConfig:
     qkv_bias: bool = True
 
     def __post_init__(self):
-        fn = "SwinConfig"
-        for name in ("img_size", "patch_size", "in_chans", "embed_dim", "window_size"):
-            positive_int(fn, name, getattr(self, name))
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 0:
-            raise ValueError(
-                f"{fn}(): argument 'num_classes' must be an int >= 0 (0: no head), got {self.num_classes!r}"
-            )
-        for name in ("depths", "num_heads"):
-            value = getattr(self, name)
-            if not isinstance(value, (tuple, list)) or not value:
-                raise TypeError(f"{fn}(): argument '{name}' must be a non-empty tuple of ints, got {value!r}")
-            for v in value:
-                positive_int(fn, name, v)
-            object.__setattr__(self, name, tuple(value))  # lists (e.g. from JSON) become tuples
-        if len(self.depths) != len(self.num_heads):
-            raise ValueError(f"{fn}(): depths {self.depths} and num_heads {self.num_heads} must have the same length")
-        if self.img_size % self.patch_size:
-            raise ValueError(f"{fn}(): img_size={self.img_size} must be a multiple of patch_size={self.patch_size}")
-        for i, (dim, heads, (h, _)) in enumerate(zip(self.dims, self.num_heads, self.resolutions)):
-            if dim % heads:
-                raise ValueError(f"{fn}(): stage {i + 1} width {dim} must be divisible by num_heads[{i}]={heads}")
-            if h < 1 or (i > 0 and self.resolutions[i - 1][0] % 2):
-                raise ValueError(
-                    f"{fn}(): the {self.img_size // self.patch_size}x{self.img_size // self.patch_size} token grid "
-                    f"cannot be halved {len(self.depths) - 1} times"
-                )
-            if h > self.window_size and h % self.window_size:
-                raise ValueError(
-                    f"{fn}(): stage {i + 1} grid {h}x{h} must be a multiple of window_size={self.window_size} "
-                    "(padding is not implemented)"
-                )
+        _check_swin_config(self)
 
     @property
     def dims(self) -> tuple[int, ...]:
@@ -552,23 +462,10 @@ def swin_macs_by_stage(model_or_name: nn.Module | str, img_size: int | None = No
     ``model_or_name``: a :class:`SwinTransformer` or a preset name (built on the meta device, so
     even Swin-B costs no memory; ``img_size`` then overrides the preset's image size).
     """
-    from . import models
     from .flops import count_macs_by_module
 
-    fn = "swin_macs_by_stage"
-    if isinstance(model_or_name, str):
-        with torch.device("meta"):
-            model = models.create(model_or_name, **({} if img_size is None else {"img_size": img_size}))
-    else:
-        model = model_or_name
-    if not isinstance(model, SwinTransformer):
-        raise TypeError(
-            f"{fn}(): argument 'model_or_name' must be a SwinTransformer or a Swin preset name, "
-            f"got {type(model).__name__}"
-        )
+    model = _swin_model(model_or_name, img_size)
     cfg = model.config
-    if img_size is not None and img_size != cfg.img_size:
-        raise ValueError(f"{fn}(): the model was built for img_size={cfg.img_size}, got img_size={img_size}")
     by_module = count_macs_by_module(model, (1, cfg.in_chans, cfg.img_size, cfg.img_size))
     out = {"patch_embed": by_module.get("patch_embed", 0)}
     for i in range(len(cfg.depths)):
@@ -623,3 +520,156 @@ def swin_tiny_patch2_window4_32(**overrides) -> SwinTransformer:
         window_size=4, mlp_ratio=2.0,
     )
     return build(SwinTransformer, config, overrides, "swin_tiny_patch2_window4_32")
+
+
+# --------------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------------
+def _check_window_partition(x, window_size) -> tuple[int, int]:
+    fn = "window_partition"
+    check_tensor(fn, "x", x, ndim=4, layout="(B, H, W, C)")
+    Mh, Mw = pair(fn, "window_size", window_size, minimum=1)
+    H, W = x.shape[1:3]
+    if H % Mh or W % Mw:
+        raise ValueError(f"{fn}(): H={H} and W={W} of 'x' {fmt_shape(x)} must be multiples of window_size=({Mh}, {Mw})")
+    return Mh, Mw
+
+
+def _check_window_reverse(windows, window_size, H, W) -> tuple[int, int]:
+    fn = "window_reverse"
+    check_tensor(fn, "windows", windows, ndim=4, layout="(B * num_windows, M, M, C)")
+    Mh, Mw = pair(fn, "window_size", window_size, minimum=1)
+    positive_ints(fn, H=H, W=W)
+    if H % Mh or W % Mw:
+        raise ValueError(f"{fn}(): H={H} and W={W} must be multiples of window_size=({Mh}, {Mw})")
+    BnW, mh, mw, _ = windows.shape
+    num_windows = (H // Mh) * (W // Mw)
+    if (mh, mw) != (Mh, Mw) or BnW % num_windows:
+        raise ValueError(
+            f"{fn}(): argument 'windows' must have shape (B * {num_windows}, {Mh}, {Mw}, C) for H={H}, W={W}, "
+            f"got {fmt_shape(windows)}"
+        )
+    return Mh, Mw
+
+
+def _check_shifted_window_attention_mask(H, W, window_size, shift_size):
+    fn = "shifted_window_attention_mask"
+    positive_ints(fn, H=H, W=W)
+    Mh, Mw = pair(fn, "window_size", window_size, minimum=1)
+    sh, sw = pair(fn, "shift_size", shift_size, minimum=0)
+    if H % Mh or W % Mw:
+        raise ValueError(f"{fn}(): H={H} and W={W} must be multiples of window_size=({Mh}, {Mw})")
+    if sh >= Mh or sw >= Mw:
+        raise ValueError(f"{fn}(): shift_size=({sh}, {sw}) must be smaller than window_size=({Mh}, {Mw})")
+    return (Mh, Mw), (sh, sw)
+
+
+def _check_window_attention(dim, num_heads, window_size) -> tuple[int, int]:
+    fn = "WindowAttention"
+    positive_ints(fn, dim=dim, num_heads=num_heads)
+    if dim % num_heads:
+        raise ValueError(f"{fn}(): dim={dim} must be divisible by num_heads={num_heads}")
+    return pair(fn, "window_size", window_size, minimum=1)
+
+
+def _check_window_attention_forward(x, mask, window_area: int, dim: int) -> None:
+    fn = "WindowAttention.forward"
+    check_tensor(fn, "x", x, ndim=3, layout="(B * num_windows, M*M, C)")
+    B_, N, C = x.shape
+    if (N, C) != (window_area, dim):
+        raise ValueError(f"{fn}(): 'x' must have shape (B * num_windows, {window_area}, {dim}), got {fmt_shape(x)}")
+    if mask is not None:
+        check_tensor(fn, "mask", mask, ndim=3, layout="(num_windows, M*M, M*M)")
+        if mask.shape[1:] != (N, N) or B_ % mask.shape[0]:
+            raise ValueError(
+                f"{fn}(): 'mask' must have shape (num_windows, {N}, {N}) with num_windows dividing {B_}, "
+                f"got {fmt_shape(mask)}"
+            )
+
+
+def _check_swin_transformer_block(dim, input_resolution, window_size, shift_size):
+    """The block's sizes as pairs: (input_resolution, window_size, shift_size)."""
+    fn = "SwinTransformerBlock"
+    positive_int(fn, "dim", dim)
+    resolution = pair(fn, "input_resolution", input_resolution, minimum=1)
+    M = pair(fn, "window_size", window_size, minimum=1)
+    s = pair(fn, "shift_size", shift_size, minimum=0)
+    window = tuple(r if r <= m else m for r, m in zip(resolution, M))
+    shift = tuple(0 if r <= m else t for r, m, t in zip(resolution, M, s))
+    H, W = resolution
+    if H % window[0] or W % window[1]:
+        raise ValueError(
+            f"{fn}(): input_resolution=({H}, {W}) must be a multiple of window_size={window} "
+            "(padding is not implemented)"
+        )
+    if any(t >= m for t, m in zip(shift, window)):
+        raise ValueError(f"{fn}(): shift_size={shift_size} must be smaller than window_size={window_size}")
+    return resolution, M, s
+
+
+def _check_feature_map(fn: str, x, resolution: tuple[int, int], dim: int) -> None:
+    check_tensor(fn, "x", x, ndim=4, layout="(B, H, W, C)")
+    if tuple(x.shape[1:]) != (*resolution, dim):
+        raise ValueError(
+            f"{fn}(): 'x' must have shape (B, {resolution[0]}, {resolution[1]}, {dim}), got {fmt_shape(x)}"
+        )
+
+
+def _check_patch_merging_input(x, dim: int) -> None:
+    fn = "PatchMerging.forward"
+    check_tensor(fn, "x", x, ndim=4, layout="(B, H, W, C)")
+    _, H, W, C = x.shape
+    if C != dim or H % 2 or W % 2:
+        raise ValueError(f"{fn}(): 'x' must have shape (B, H, W, {dim}) with even H and W, got {fmt_shape(x)}")
+
+
+def _check_swin_config(cfg) -> None:
+    """Validate a SwinConfig; lists (e.g. from JSON) in depths/num_heads become tuples."""
+    fn = "SwinConfig"
+    positive_ints(fn, img_size=cfg.img_size, patch_size=cfg.patch_size, in_chans=cfg.in_chans,
+                  embed_dim=cfg.embed_dim, window_size=cfg.window_size)
+    if isinstance(cfg.num_classes, bool) or not isinstance(cfg.num_classes, int) or cfg.num_classes < 0:
+        raise ValueError(f"{fn}(): argument 'num_classes' must be an int >= 0 (0: no head), got {cfg.num_classes!r}")
+    for name in ("depths", "num_heads"):
+        value = getattr(cfg, name)
+        if not isinstance(value, (tuple, list)) or not value:
+            raise TypeError(f"{fn}(): argument '{name}' must be a non-empty tuple of ints, got {value!r}")
+        for v in value:
+            positive_int(fn, name, v)
+        object.__setattr__(cfg, name, tuple(value))
+    if len(cfg.depths) != len(cfg.num_heads):
+        raise ValueError(f"{fn}(): depths {cfg.depths} and num_heads {cfg.num_heads} must have the same length")
+    if cfg.img_size % cfg.patch_size:
+        raise ValueError(f"{fn}(): img_size={cfg.img_size} must be a multiple of patch_size={cfg.patch_size}")
+    grid = cfg.img_size // cfg.patch_size
+    for i, (dim, heads, (h, _)) in enumerate(zip(cfg.dims, cfg.num_heads, cfg.resolutions)):
+        if dim % heads:
+            raise ValueError(f"{fn}(): stage {i + 1} width {dim} must be divisible by num_heads[{i}]={heads}")
+        if h < 1 or (i > 0 and cfg.resolutions[i - 1][0] % 2):
+            raise ValueError(f"{fn}(): the {grid}x{grid} token grid cannot be halved {len(cfg.depths) - 1} times")
+        if h > cfg.window_size and h % cfg.window_size:
+            raise ValueError(
+                f"{fn}(): stage {i + 1} grid {h}x{h} must be a multiple of window_size={cfg.window_size} "
+                "(padding is not implemented)"
+            )
+
+
+def _swin_model(model_or_name, img_size) -> SwinTransformer:
+    """:func:`swin_macs_by_stage`'s model: built on the meta device from a preset name, or checked."""
+    from . import models
+
+    fn = "swin_macs_by_stage"
+    if isinstance(model_or_name, str):
+        with torch.device("meta"):
+            model = models.create(model_or_name, **({} if img_size is None else {"img_size": img_size}))
+    else:
+        model = model_or_name
+    if not isinstance(model, SwinTransformer):
+        raise TypeError(
+            f"{fn}(): argument 'model_or_name' must be a SwinTransformer or a Swin preset name, "
+            f"got {type(model).__name__}"
+        )
+    if img_size is not None and img_size != model.config.img_size:
+        raise ValueError(f"{fn}(): the model was built for img_size={model.config.img_size}, got img_size={img_size}")
+    return model
+
