@@ -1,18 +1,22 @@
-"""ResNet and SE-ResNet, with timm's ``state_dict`` layout (chapter 01, ``book/01_convolutions.ipynb``).
+"""ResNet and SE-ResNet, with timm's ``state_dict`` layout: the CNNs the course compares transformers with.
 
-Papers:
+Chapter
+    01, ``book/01_convolutions.ipynb`` (the CNN of chapters 04, 06 and 07's comparisons)
+Papers
+    He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition", CVPR 2016.
+    https://arxiv.org/abs/1512.03385 (Table 1: the 18/34/50/101/152-layer configurations and their FLOPs)
+    Hu, Shen, Sun, "Squeeze-and-Excitation Networks", CVPR 2018. https://arxiv.org/abs/1709.01507
+    (Table 2: SE-ResNet-50 / 101 / 152 sizes)
+    Goyal et al., "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour", 2017.
+    https://arxiv.org/abs/1706.02677 (the Torch ResNet they train puts the stride in the 3x3 conv), and
+    NVIDIA's "ResNet v1.5" note, https://catalog.ngc.nvidia.com/orgs/nvidia/resources/resnet_50_v1_5_for_pytorch
+Official code
+    https://github.com/KaimingHe/deep-residual-networks (Caffe, stride in the first 1x1 conv);
+    timm's ``timm/models/resnet.py`` and torchvision's ``resnet.py`` (stride in the 3x3 conv)
+Symbols in the shape comments
+    B batch, C channels, H x W image or feature-map size
 
-* He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition", CVPR 2016.
-  https://arxiv.org/abs/1512.03385 (Table 1: the 18/34/50/101/152-layer configurations and their FLOPs).
-* Hu, Shen, Sun, "Squeeze-and-Excitation Networks", CVPR 2018. https://arxiv.org/abs/1709.01507
-  (Table 2: SE-ResNet-50 / 101 / 152 sizes).
-* Goyal et al., "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour", 2017.
-  https://arxiv.org/abs/1706.02677 (the Torch ResNet they train puts the stride in the 3x3 conv), and
-  NVIDIA's "ResNet v1.5" note, https://catalog.ngc.nvidia.com/orgs/nvidia/resources/resnet_50_v1_5_for_pytorch
-
-Official code: https://github.com/KaimingHe/deep-residual-networks (Caffe, stride in the first 1x1 conv);
-timm's ``timm/models/resnet.py`` and torchvision's ``resnet.py`` (stride in the 3x3 conv) are the layouts
-mirrored here: ``conv1``/``bn1`` stem, ``layer1`` .. ``layer4`` of ``Bottleneck`` blocks with
+The layout mirrored is timm's: ``conv1``/``bn1`` stem, ``layer1`` .. ``layer4`` of ``Bottleneck`` blocks with
 ``conv1``/``bn1``/``conv2``/``bn2``/``conv3``/``bn3``, ``se.fc1``/``se.fc2``, ``downsample.0``/``downsample.1``,
 then ``fc``. A timm checkpoint of ``resnet50`` or ``seresnet50`` loads with ``strict=True``.
 
@@ -245,17 +249,9 @@ class ResNetConfig:
         timm uses ``stem_width`` only for its "deep" stems (three 3x3 convs, not built here); its
         default single 7x7 stem is always 64 channels wide, and so is ours for ``stem_type=""``.
         """
-        if not isinstance(config, dict):
-            raise TypeError(f"ResNetConfig.from_timm(): argument 'config' must be a dict, got {type(config).__name__}")
-        if config.get("stem_type") not in ("", None):
-            raise ValueError(
-                f"ResNetConfig.from_timm(): only timm's default 7x7 stem (stem_type='') is built here, "
-                f"got stem_type={config['stem_type']!r}"
-            )
+        _check_timm_config(config)
         kwargs = {k: config[k] for k in ("layers", "channels", "num_classes", "in_chans") if k in config}
         attn = (config.get("block_args") or {}).get("attn_layer")
-        if attn not in (None, "se"):
-            raise ValueError(f"ResNetConfig.from_timm(): only attn_layer='se' is built here, got {attn!r}")
         kwargs.update(stem_width=64, se=attn == "se")
         kwargs.update(overrides)
         return cls(**kwargs)
@@ -324,13 +320,7 @@ class ResNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem and stages: ``(B, in_chans, H, W) -> (B, num_features, H/32, W/32)`` (NCHW)."""
-        check_tensor("ResNet.forward", "x", x, ndim=4, layout="(B, C, H, W)", floating=True)
-        B, C, H, W = x.shape
-        if C != self.config.in_chans:
-            raise ValueError(
-                f"ResNet.forward(): argument 'x' must have {self.config.in_chans} channels (dim 1), "
-                f"got shape {tuple(x.shape)}"
-            )
+        _check_images(x, self.config.in_chans)
         x = self.maxpool(self.act1(self.bn1(self.conv1(x))))  # (B, stem_width, H/4, W/4)
         for name in self.stage_names:
             x = getattr(self, name)(x)  # (B, C_stage, H/4/2^i, W/4/2^i)
@@ -448,3 +438,28 @@ def resnet_tiny(**kwargs) -> ResNet:
 def seresnet_tiny(**kwargs) -> ResNet:
     """:func:`resnet_tiny` with squeeze-and-excitation in every block (0.31M parameters)."""
     return build(ResNet, replace(_TINY, se=True), kwargs, "seresnet_tiny")
+
+
+# --------------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------------
+def _check_timm_config(config) -> None:
+    fn = "ResNetConfig.from_timm"
+    if not isinstance(config, dict):
+        raise TypeError(f"{fn}(): argument 'config' must be a dict, got {type(config).__name__}")
+    if config.get("stem_type") not in ("", None):
+        raise ValueError(
+            f"{fn}(): only timm's default 7x7 stem (stem_type='') is built here, got stem_type={config['stem_type']!r}"
+        )
+    attn = (config.get("block_args") or {}).get("attn_layer")
+    if attn not in (None, "se"):
+        raise ValueError(f"{fn}(): only attn_layer='se' is built here, got {attn!r}")
+
+
+def _check_images(x, in_chans: int) -> None:
+    check_tensor("ResNet.forward", "x", x, ndim=4, layout="(B, C, H, W)", floating=True)
+    if x.shape[1] != in_chans:
+        raise ValueError(
+            f"ResNet.forward(): argument 'x' must have {in_chans} channels (dim 1), got shape {tuple(x.shape)}"
+        )
+
