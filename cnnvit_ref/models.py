@@ -33,8 +33,9 @@ _ALIASES: dict[str, str] = {}
 def _families() -> tuple:
     """Every module that defines presets. A new model family adds itself here."""
     from . import mobilenet, resnet, swin, vit
+    from . import botnet  # chapter 06
 
-    return (resnet, mobilenet, vit, swin)
+    return (resnet, mobilenet, vit, swin, botnet)
 
 
 def preset(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple[str, ...] = ()):
