@@ -282,7 +282,16 @@ def test_cost_formulas_equal_the_flop_counter(h, w, C, M):
     by_module = flops.count_macs_by_module(shifted, (1, h, w, C))  # SW-MSA costs the same as W-MSA
     assert by_module["attn"] == wmsa_macs(h, w, C, M)
     assert by_module[""] == wmsa_macs(h, w, C, M) + 8 * h * w * C * C  # + MLP with ratio 4
-    assert msa_macs(h, w, C) - wmsa_macs(h, w, C, M) == 2 * h * w * C * (h * w - M * M)
+
+
+
+def test_cost_formulas_at_swin_t_stage_1_by_hand():
+    # Swin-T's first stage: a 56 x 56 map, C = 96, M = 7 (Liu et al. 2021, Eq. 1-2), worked by hand:
+    # MSA   = 4 * 3136 * 96^2 + 2 * 3136^2 * 96 = 115,605,504 + 1,888,223,232
+    # W-MSA = 4 * 3136 * 96^2 + 2 * 49 * 3136 * 96 = 115,605,504 + 29,503,488
+    assert msa_macs(56, 56, 96) == 2_003_828_736
+    assert wmsa_macs(56, 56, 96, 7) == 145_108_992
+    assert round(msa_macs(56, 56, 96) / wmsa_macs(56, 56, 96, 7), 1) == 13.8  # the chapter's "13.8x"
 
 
 def _swin_stage_formula(cfg: SwinConfig) -> dict[str, int]:
@@ -293,7 +302,8 @@ def _swin_stage_formula(cfg: SwinConfig) -> dict[str, int]:
         h = g >> i
         M = min(cfg.window_size, h)
         merge = h * h * (4 * C // 2) * C if i > 0 else 0  # 4 C_prev -> C on the h x h output grid
-        out[f"stage{i + 1}"] = merge + depth * (wmsa_macs(h, h, C, M) + 2 * r * h * h * C * C)
+        attention = 4 * h * h * C * C + 2 * M * M * h * h * C  # Eq. 2, written out (not wmsa_macs)
+        out[f"stage{i + 1}"] = merge + depth * (attention + 2 * r * h * h * C * C)
     out["head"] = cfg.dims[-1] * cfg.num_classes
     return out
 
@@ -310,7 +320,7 @@ def test_macs_by_stage_equals_the_formulas(name):
 def test_counting_swin_b_is_fast_and_small():
     # A fresh interpreter, so that the peak RSS is this count's (and torch's), not pytest's.
     code = textwrap.dedent(
-        """
+        r"""
         import re, time
         import torch
         from cnnvit_ref import flops
@@ -324,7 +334,8 @@ def test_counting_swin_b_is_fast_and_small():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     macs, seconds, maxrss_kb = out.stdout.split()
-    assert int(macs) == sum(swin_macs_by_stage("swin_b").values())
+    # Swin-B at 224 summed by hand with _swin_stage_formula's terms (Liu et al. 2021, Table 1(a): 15.4G)
+    assert int(macs) == 15_430_946_816
     assert float(seconds) < 10.0, f"counting Swin-B took {float(seconds):.1f} s"
     assert int(maxrss_kb) / 1024 < 500, f"peak RSS {int(maxrss_kb) / 1024:.0f} MB"
 
