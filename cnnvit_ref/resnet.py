@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn as nn
 
+from ._features import check_forward_intermediates
 from ._validate import check_tensor, positive_int
 from .conv import SqueezeExcitation
 from .models import build, preset
@@ -325,6 +326,41 @@ class ResNet(nn.Module):
         for name in self.stage_names:
             x = getattr(self, name)(x)  # (B, C_stage, H/4/2^i, W/4/2^i)
         return x
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | list[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """timm's ``forward_intermediates``: the stem's and every stage's output, NCHW (chapter 07).
+
+        Feature 0 is the stem after its ReLU (before the max-pool), features 1..S the stages ``layer1..layerS``,
+        as timm's ``feature_info``: ``1 + len(stage_names)`` features. ``indices`` picks some (None: all; n: the
+        last n; a list: those positions). Returns ``(final, intermediates)`` with ``final`` =
+        :meth:`forward_features`, or only the list if ``intermediates_only``; ``stop_early`` skips the stages
+        after the last one picked. ResNet has no final norm, so ``norm`` changes nothing (timm's signature).
+        """
+        take, last = check_forward_intermediates(
+            "ResNet.forward_intermediates", x, self.config.in_chans, output_fmt, ("NCHW",),
+            1 + len(self.stage_names), indices,
+        )
+        intermediates = []
+        x = self.act1(self.bn1(self.conv1(x)))  # (B, stem_width, H/2, W/2); H x W with the cifar stem
+        if 0 in take:
+            intermediates.append(x)
+        x = self.maxpool(x)  # (B, stem_width, H/4, W/4); H x W with the cifar stem
+        names = self.stage_names[:last] if stop_early else self.stage_names
+        for i, name in enumerate(names, start=1):
+            x = getattr(self, name)(x)  # (B, C_stage, H/4/2^(i-1), W/4/2^(i-1))
+            if i in take:
+                intermediates.append(x)
+        if intermediates_only:
+            return intermediates
+        return x, intermediates
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global average pool, dropout, ``fc``: ``(B, num_features, h, w) -> (B, num_classes)``."""

@@ -40,6 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ._features import check_forward_intermediates
 from ._validate import check_tensor, fmt_shape, positive_int, positive_ints
 from .attention import scaled_dot_product_attention
 from .models import build, preset
@@ -363,6 +364,48 @@ class VisionTransformer(nn.Module):
         x = add_class_token_and_position(x, self.cls_token, self.pos_embed)  # (B, 1 + N, D)
         x = self.blocks(x)  # (B, 1 + N, D)
         return self.norm(x)  # (B, 1 + N, D)
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | list[int] | None = None,
+        return_prefix_tokens: bool = False,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list | tuple[torch.Tensor, list]:
+        """timm's ``forward_intermediates``: the output of every block, or of those ``indices`` picks (chapter 07).
+
+        ``indices``: None all ``depth`` blocks, n the last n, a list those positions. Each intermediate is a
+        block's output without the class token, before the final norm (``norm=True``: after it, so that the
+        last one is ``forward_features(x)[:, 1:]``), as (B, D, gh, gw) for ``output_fmt="NCHW"`` or (B, N, D)
+        for ``"NLC"``; ``return_prefix_tokens=True`` pairs each with its class token, (B, 1, D). Returns
+        ``(final, intermediates)`` with ``final`` = :meth:`forward_features` (after the final norm), or only
+        the list if ``intermediates_only``; ``stop_early`` skips the blocks after the last one picked.
+        """
+        cfg = self.config
+        take, last = check_forward_intermediates(
+            "VisionTransformer.forward_intermediates", x, cfg.in_chans, output_fmt, ("NCHW", "NLC"),
+            cfg.depth, indices, cfg.img_size,
+        )
+        B = x.shape[0]
+        gh = gw = self.patch_embed.grid_size
+        x = add_class_token_and_position(self.patch_embed(x), self.cls_token, self.pos_embed)  # (B, 1 + N, D)
+        blocks = self.blocks[: last + 1] if stop_early else self.blocks
+        intermediates = []
+        for i, blk in enumerate(blocks):
+            x = blk(x)  # (B, 1 + N, D)
+            if i in take:
+                intermediates.append(self.norm(x) if norm else x)
+        prefix = [y[:, :1] for y in intermediates]  # each (B, 1, D): the class token
+        spatial = [y[:, 1:] for y in intermediates]  # each (B, N, D)
+        if output_fmt == "NCHW":
+            spatial = [y.reshape(B, gh, gw, -1).permute(0, 3, 1, 2).contiguous() for y in spatial]  # (B, D, gh, gw)
+        out = list(zip(spatial, prefix)) if return_prefix_tokens else spatial
+        if intermediates_only:
+            return out
+        return self.norm(x), out
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = x[:, 0]  # (B, D): the class token
