@@ -23,6 +23,7 @@ from cnnvit_ref.conv import (
     conv_transpose2d,
     deform_conv2d,
     depthwise_separable_cost,
+    make_divisible,
     ngram_features,
     receptive_field,
     spatially_separable_kernel,
@@ -50,9 +51,9 @@ def assert_same(got, expected, atol=1e-10, rtol=1e-9):
     torch.testing.assert_close(got, expected, atol=atol, rtol=rtol)
 
 
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 # conv2d == F.conv2d
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 
 # (C_in, C_out, groups): im2col path (<= 4 channels per group), shift-and-matmul path, depthwise
 CHANNELS = [(3, 4, 1), (4, 6, 2), (6, 6, 3), (8, 6, 1), (12, 8, 2), (6, 6, 6), (4, 8, 4)]
@@ -145,9 +146,9 @@ def test_conv2d_does_not_call_torch_convolution():
     assert not [op for op in seen if "conv" in op], sorted(set(seen))
 
 
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 # conv1d == F.conv1d
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -168,9 +169,9 @@ def test_conv1d_matches_torch(C_in, C_out, groups, k, stride, padding, dilation)
                  F.conv1d(x[0], w, b, stride, padding, dilation, groups))
 
 
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 # conv_transpose2d == F.conv_transpose2d == d conv2d / d input
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 
 TRANSPOSED = [  # kernel, stride, padding, output_padding, dilation, (C_in, C_out, groups)
     ((3, 3), 1, 0, 0, 1, (4, 6, 1)),
@@ -228,9 +229,9 @@ def test_conv_transpose2d_checkerboard():
     assert set(even.unique().tolist()) == {4.0}
 
 
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 # deform_conv2d: the torchvision contract, checked without torchvision
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 
 
 def deform_oracle(x, offset, weight, bias, stride, padding, dilation, mask):
@@ -409,9 +410,9 @@ def test_deform_conv_module_at_init_is_a_plain_conv():
     assert "modulated=True" in repr(mod)
 
 
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 # squeeze-and-excitation
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 
 
 def test_se_module_has_timm_state_dict_layout():
@@ -424,6 +425,16 @@ def test_se_module_has_timm_state_dict_layout():
         se = SqueezeExcitation(C, rd)
         ours = {f"{block}.{k}": list(v.shape) for k, v in se.state_dict().items()}
         assert ours == {k: v for k, v in ref.items() if k.startswith(block + ".")}
+
+
+def test_make_divisible_hand_derived():
+    """timm's rule: round(v / 8) * 8, at least 8, bumped by 8 if that lost more than 10 % of v."""
+    assert make_divisible(10) == 16  # round(10 / 8) * 8 = 8 < 0.9 * 10, so 8 + 8
+    assert make_divisible(12) == 16  # int(12 + 4) // 8 * 8 = 16
+    assert make_divisible(100) == 104  # int(104) // 8 * 8 = 104 >= 90
+    assert make_divisible(3) == 8  # the minimum, one divisor
+    assert make_divisible(2048 / 16) == 128 and make_divisible(0.75 * 32) == 24  # SE width; MobileNet alpha
+    assert make_divisible(30, 4, min_value=16) == 32  # int(32) // 4 * 4
 
 
 def test_se_module_loads_timm_weights_and_equals_functional():
@@ -444,9 +455,9 @@ def test_se_module_loads_timm_weights_and_equals_functional():
     assert "rd_channels=8" in repr(se)
 
 
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 # receptive fields, costs, separable kernels
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 
 
 def empirical_receptive_field(kernels, strides, dilations):
@@ -456,7 +467,9 @@ def empirical_receptive_field(kernels, strides, dilations):
     for layer in layers:
         nn.init.ones_(layer.weight)
     net = nn.Sequential(*layers).double()
-    size = 4 * receptive_field(kernels, strides, dilations) + 8 * math.prod(strides)
+    # sized by hand, not by receptive_field(): the sum of the dilated kernel extents bounds the receptive field
+    # (each jump is at most the product of all strides), plus room for several output pixels
+    size = 4 * sum(d * (k - 1) + 1 for k, d in zip(kernels, dilations)) * math.prod(strides) + 8 * math.prod(strides)
     x = torch.zeros(1, 1, size, size, dtype=DT, requires_grad=True)
     y = net(x)
     Ho, Wo = y.shape[-2:]
@@ -504,14 +517,15 @@ def test_depthwise_separable_cost_matches_counters(C_in, C_out, k, H):
 
 def test_depthwise_separable_module_is_depthwise_then_pointwise():
     m = DepthwiseSeparableConv2d(4, 6, 3, stride=2, padding=1, bias=True).double()
-    assert m.depthwise.groups == 4 and m.pointwise.kernel_size == (1, 1)
+    assert m.conv_dw.groups == 4 and m.conv_pw.kernel_size == (1, 1)
+    assert list(m.state_dict()) == ["conv_dw.weight", "conv_dw.bias", "conv_pw.weight", "conv_pw.bias"]  # no BN
     x = randn(2, 4, 7, 6, seed=43)
-    dw = F.conv2d(x, m.depthwise.weight, m.depthwise.bias, 2, 1, groups=4)
-    assert_same(m(x), F.conv2d(dw, m.pointwise.weight, m.pointwise.bias))
+    dw = F.conv2d(x, m.conv_dw.weight, m.conv_dw.bias, 2, 1, groups=4)
+    assert_same(m(x), F.conv2d(dw, m.conv_pw.weight, m.conv_pw.bias))
     # our own conv2d computes the same depthwise and pointwise steps
-    ours = conv2d(conv2d(x, m.depthwise.weight, m.depthwise.bias, 2, 1, groups=4), m.pointwise.weight, m.pointwise.bias)
+    ours = conv2d(conv2d(x, m.conv_dw.weight, m.conv_dw.bias, 2, 1, groups=4), m.conv_pw.weight, m.conv_pw.bias)
     assert_same(ours, m(x))
-    assert "kernel_size=(3, 3)" in repr(m)
+    assert "kernel_size=(3, 3)" in repr(m) and "norm_act=False" in repr(m)
 
 
 def test_spatially_separable_kernel_is_two_1d_convs():
@@ -527,9 +541,9 @@ def test_spatially_separable_kernel_is_two_1d_convs():
     assert_same(conv2d(x, k.view(1, 1, 3, 4)), two_steps)
 
 
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 # text CNN n-gram features
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 
 
 def test_ngram_features_matches_conv1d_relu_max():
@@ -566,9 +580,9 @@ def test_ngram_detector_fires_on_its_ngram_wherever_it_is():
     assert ngram_features(no_ngram, filt).item() < 3.0
 
 
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 # bad input: messages name the function, the argument, the expected and the actual
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 
 
 def _raises(exc, fn, *args, match_all=(), **kwargs):
@@ -642,9 +656,9 @@ def test_bad_input_messages_helpers():
     _raises(ValueError, SqueezeExcitation, 0, 4, match_all=("SqueezeExcitation()", "'channels'"))
 
 
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 # CUDA (skipped without a GPU)
-# ------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
