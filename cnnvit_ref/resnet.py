@@ -38,7 +38,7 @@ import torch.nn as nn
 
 from ._features import check_forward_intermediates
 from ._validate import check_tensor, positive_int
-from .conv import SqueezeExcitation
+from .conv import SqueezeExcitation, make_divisible
 from .models import build, preset
 
 __all__ = [
