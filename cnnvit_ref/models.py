@@ -33,10 +33,10 @@ _ALIASES: dict[str, str] = {}
 def _families() -> tuple:
     """Every module that defines presets. A new model family adds itself here."""
     from . import mobilenet, resnet, swin, vit
-    from . import botnet  # chapter 06
+    from . import botnet, convit  # chapter 06
     from . import cmt, conformer  # chapter 06 (CMT, Conformer)
 
-    return (resnet, mobilenet, vit, swin, botnet, cmt, conformer)
+    return (resnet, mobilenet, vit, swin, botnet, convit, cmt, conformer)
 
 
 def preset(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple[str, ...] = ()):
