@@ -72,6 +72,12 @@ __all__ = [
     "check_raises",
     "no_delegation",
     "time_limit",
+    "CONV_OPS",
+    "SAMPLER_OPS",
+    "RNN_OPS",
+    "SDPA_OPS",
+    "MHA_OPS",
+    "UNFOLD_OPS",
 ]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -79,8 +85,61 @@ _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
 _THIS_FILE = os.path.abspath(__file__)
 
 
+# --------------------------------------------------------------------------------------------
+# Families of torch operations a task may not delegate to (``forbid=`` of check_function)
+# --------------------------------------------------------------------------------------------
+# Names as the two watches see them: torch functions (``F.conv2d`` -> "conv2d") and aten operator
+# packets ("convolution", "thnn_conv2d"). A test cell passes a family or a union of families, e.g.
+# ``forbid=grading.CONV_OPS + grading.SAMPLER_OPS``. They are re-created by the reload idiom, like
+# every other name of this module, so a student cannot shorten them from the notebook.
+CONV_OPS = (
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",  # torch
+    "convolution", "_convolution", "convolution_overrideable", "conv_tbc", "thnn_conv2d",  # aten
+    "_slow_conv2d_forward", "slow_conv_dilated2d", "slow_conv_transpose2d", "mkldnn_convolution",
+    "cudnn_convolution", "cudnn_convolution_transpose", "miopen_convolution", "_conv_depthwise2d",
+    "_nnpack_spatial_convolution",
+)  # every convolution of torch
+SAMPLER_OPS = (
+    "grid_sample", "grid_sampler", "grid_sampler_2d", "_grid_sampler_2d_cpu_fallback", "cudnn_grid_sampler",
+    "deform_conv2d",
+)  # bilinear samplers, and torchvision's deformable convolution
+RNN_OPS = (
+    "rnn_tanh_cell", "rnn_relu_cell", "rnn_tanh", "rnn_relu", "lstm_cell", "lstm", "gru_cell", "gru",
+    "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell",
+)  # torch's recurrent cells and layers
+SDPA_OPS = (
+    "scaled_dot_product_attention", "_scaled_dot_product_attention_math",
+    "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+)  # F.scaled_dot_product_attention and its kernels
+MHA_OPS = (
+    "multi_head_attention_forward", "_native_multi_head_attention", "_transformer_encoder_layer_fwd",
+)  # nn.MultiheadAttention's and nn.TransformerEncoderLayer's fused paths
+UNFOLD_OPS = ("unfold", "im2col")  # F.unfold: patches in one call
+
+
 class GradingError(AssertionError):
     """A test failed. The message is meant for the student; it says what is wrong."""
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython's hook for an exception's traceback: the student's own frames and the message.
+
+        ``__tracebackhide__`` hides the checker's frames but the last one (where the ``raise`` is),
+        so IPython would still print the checker's source above the message; here every frame of
+        this file and of IPython is left out.
+        """
+        import IPython
+
+        skip = (_THIS_FILE, os.path.dirname(os.path.abspath(IPython.__file__)))
+        kept, tb = [], self.__traceback__
+        while tb is not None:
+            if not os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(skip):
+                kept.append(tb)
+            tb = tb.tb_next
+        chain = None
+        for t in reversed(kept):
+            chain = types.TracebackType(chain, t.tb_frame, t.tb_lasti, t.tb_lineno)
+        return IPython.get_ipython().InteractiveTB.structured_traceback(type(self), self, chain)
 
 
 # --------------------------------------------------------------------------------------------

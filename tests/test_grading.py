@@ -520,3 +520,58 @@ def test_check_function_on_cuda_reports_device_mismatch():
     grading.check_function(manual_relu, "torch.relu", [dict(x=grading.randn(3, 4))], on="cuda", quiet=True)
     with pytest.raises(GradingError, match="the devices differ"):
         grading.check_function(on_cpu, "torch.relu", [dict(x=grading.randn(3, 4))], on="cuda")
+
+
+# --------------------------------------------------------------------------------------------
+# The op families that test cells pass as forbid=, and what a failing test shows the student
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "family, student, case",
+    [
+        ("CONV_OPS", lambda input, weight: F.conv2d(input, weight),
+         dict(input=grading.randn(1, 2, 5, 5), weight=grading.randn(3, 2, 3, 3))),
+        ("SAMPLER_OPS", lambda input, grid: F.grid_sample(input, grid, align_corners=False),
+         dict(input=grading.randn(1, 2, 4, 4), grid=grading.rand(1, 3, 3, 2))),
+        ("RNN_OPS", lambda input, hx, w_ih, w_hh: torch.rnn_tanh_cell(input, hx, w_ih, w_hh, None, None),
+         dict(input=grading.randn(2, 3), hx=grading.randn(2, 4), w_ih=grading.randn(4, 3), w_hh=grading.randn(4, 4))),
+        ("SDPA_OPS", lambda query, key, value: F.scaled_dot_product_attention(query, key, value),
+         dict(query=grading.randn(1, 3, 4), key=grading.randn(1, 5, 4), value=grading.randn(1, 5, 4))),
+        ("UNFOLD_OPS", lambda input: F.unfold(input, 2, stride=2), dict(input=grading.randn(1, 2, 4, 4))),
+    ],
+    ids=["conv", "sampler", "rnn", "sdpa", "unfold"],
+)
+def test_each_op_family_catches_the_torch_call_it_names(family, student, case):
+    # The oracle is the same torch call run outside the watch: only the forbid family can fail the test.
+    with pytest.raises(GradingError, match="must be written from basic tensor operations"):
+        grading.check_function(student, student, [case], forbid=getattr(grading, family), on="cpu", grad=False)
+
+
+def test_mha_family_catches_nn_multihead_attention():
+    mha = nn.MultiheadAttention(4, 2, batch_first=True).double().eval()
+
+    def student(x):
+        with torch.no_grad():
+            return mha(x, x, x, need_weights=False)[0]  # the fused fast path in eval mode
+
+    with pytest.raises(GradingError, match="_native_multi_head_attention|multi_head_attention_forward"):
+        grading.check_function(student, student, [dict(x=grading.randn(2, 3, 4))], forbid=grading.MHA_OPS,
+                               on="cpu", grad=False)
+
+
+@pytest.mark.slow
+def test_a_failing_test_cell_shows_the_students_cell_and_the_message_only():
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(textwrap.dedent("""
+        import importlib, cnnvit_ref.grading as grading; grading = importlib.reload(grading)
+        def relu(x):  # wrong
+            return x * 0
+        grading.check_function(relu, "torch.relu", [dict(x=grading.randn(4))], on="cpu")
+    """))]
+    nbclient.NotebookClient(nb, kernel_name="python3", allow_errors=True, timeout=120).execute()
+    (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    shown = "\n".join(error.traceback)
+    assert "grading.check_function(relu" in shown  # the student's own cell
+    assert "relu, case 1 of 1 (x (4)): output:" in shown  # the message
+    assert "grading.py" not in shown and "raise GradingError" not in shown  # no frame of the checker
