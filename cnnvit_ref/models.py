@@ -35,8 +35,9 @@ def _families() -> tuple:
     from . import mobilenet, resnet, swin, vit
     from . import botnet, convit  # chapter 06
     from . import cmt, conformer  # chapter 06 (CMT, Conformer)
+    from . import mixer  # chapter 07
 
-    return (resnet, mobilenet, vit, swin, botnet, convit, cmt, conformer)
+    return (resnet, mobilenet, vit, swin, botnet, convit, cmt, conformer, mixer)
 
 
 def preset(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple[str, ...] = ()):
