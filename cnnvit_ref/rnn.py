@@ -1,21 +1,28 @@
-"""Chapter 02: recurrent networks -- the Elman RNN and the LSTM, written from their equations.
+"""Recurrent networks written from their equations: the Elman RNN and the LSTM, with ``torch.nn``'s parameters.
 
-Book chapter: ``book/02_rnn_lstm.ipynb`` (RNN and LSTM); exercise: ``exercises/02_rnn_lstm``.
-
+Chapter
+    02, ``book/02_rnn_lstm.ipynb`` (exercise: ``exercises/02_rnn_lstm/``)
 Papers
-------
-- J. L. Elman, "Finding Structure in Time", Cognitive Science 14(2), 1990.
-  https://doi.org/10.1207/s15516709cog1402_1
-- S. Hochreiter, J. Schmidhuber, "Long Short-Term Memory", Neural Computation 9(8), 1997.
-  https://doi.org/10.1162/neco.1997.9.8.1735
-- F. A. Gers, J. Schmidhuber, F. Cummins, "Learning to Forget: Continual Prediction with LSTM",
-  Neural Computation 12(10), 2000 (the forget gate). https://doi.org/10.1162/089976600300015015
-- Y. Bengio, P. Simard, P. Frasconi, "Learning Long-Term Dependencies with Gradient Descent is
-  Difficult", IEEE Trans. Neural Networks 5(2), 1994. https://doi.org/10.1109/72.279181
-- R. Pascanu, T. Mikolov, Y. Bengio, "On the difficulty of training recurrent neural networks",
-  ICML 2013. https://arxiv.org/abs/1211.5063
-- Y. Kim, "Convolutional Neural Networks for Sentence Classification", EMNLP 2014.
-  https://arxiv.org/abs/1408.5882 (the text CNN compared with the LSTM)
+    Elman, "Finding Structure in Time", Cognitive Science 14(2), 1990.
+    https://doi.org/10.1207/s15516709cog1402_1 (the simple recurrent network: h_t from x_t and h_{t-1})
+    Hochreiter & Schmidhuber, "Long Short-Term Memory", Neural Computation 9(8), 1997.
+    https://doi.org/10.1162/neco.1997.9.8.1735 (Sec. 4: the memory cell and its input/output gates)
+    Gers, Schmidhuber & Cummins, "Learning to Forget: Continual Prediction with LSTM", Neural Computation
+    12(10), 2000. https://doi.org/10.1162/089976600300015015 (Sec. 3: the forget gate)
+    Bengio, Simard & Frasconi, "Learning Long-Term Dependencies with Gradient Descent is Difficult", IEEE
+    Trans. Neural Networks 5(2), 1994. https://doi.org/10.1109/72.279181 (vanishing gradients through time)
+    Pascanu, Mikolov & Bengio, "On the difficulty of training recurrent neural networks", ICML 2013.
+    https://arxiv.org/abs/1211.5063 (Sec. 2: exploding and vanishing gradients, the linear case)
+    Kim, "Convolutional Neural Networks for Sentence Classification", EMNLP 2014.
+    https://arxiv.org/abs/1408.5882 (Sec. 2: the text CNN compared with the LSTM)
+Official code
+    torch's ``torch/nn/modules/rnn.py`` (``nn.RNNCell``, ``nn.LSTMCell``, ``nn.RNN``, ``nn.LSTM``) and the
+    functional ``torch.rnn_tanh_cell`` / ``torch.rnn_relu_cell`` / ``torch.lstm_cell`` (the twins);
+    https://github.com/yoonkim/CNN_sentence (the text CNN)
+Symbols in the shape comments
+    B batch, T time steps, I input_size, H hidden_size (torch's symbol; there are no images in this
+    module), gates 1 (RNN) or 4 (LSTM: i, f, g, o), layers num_layers, D embedding dims, F filters per
+    kernel width, K number of kernel widths
 
 The equations (torch's conventions, which the parameters below follow exactly)::
 
@@ -25,17 +32,14 @@ The equations (torch's conventions, which the parameters below follow exactly)::
            c_t = f * c_{t-1} + i * g
            h_t = o * tanh(c_t)
 
-Layout mirrors ``torch.nn``: :class:`RNNCell`, :class:`LSTMCell`, :class:`RNN` and :class:`LSTM`
-have the parameter names, shapes, default initialisation and forward signatures of
-``nn.RNNCell``, ``nn.LSTMCell``, ``nn.RNN`` and ``nn.LSTM`` (so ``load_state_dict(strict=True)``
-works both ways), but no cuDNN/``_VF`` kernel: every step is a few tensor operations you can read.
-Only the recurrence is sequential: the input projection ``x_t W_ih^T`` of all time steps is one
-matmul before the loop, while ``h_{t-1} W_hh^T`` must wait for the previous step. That wait is
-why an RNN cannot be parallelised over time, unlike a convolution or attention.
-
-Contents: math helpers (:func:`rnn_tanh_cell`, :func:`rnn_relu_cell`, :func:`lstm_cell`),
-cells, multi-layer layers, small models (:class:`TextCNN`, :class:`RecurrentNet`), chapter
-helpers (:func:`gradient_norms_through_time`, :func:`recurrent_num_params`).
+Layout mirrors ``torch.nn``: :class:`RNNCell`, :class:`LSTMCell`, :class:`RNN` and :class:`LSTM` have the
+parameter names, shapes, default initialisation and forward signatures of ``nn.RNNCell``, ``nn.LSTMCell``,
+``nn.RNN`` and ``nn.LSTM`` (so ``load_state_dict(strict=True)`` works both ways), but no cuDNN/``_VF``
+kernel: every step is a few tensor operations you can read. Only the recurrence is sequential: the input
+projection ``x_t W_ih^T`` of all time steps is one matmul before the loop, while ``h_{t-1} W_hh^T`` must
+wait for the previous step. That wait is why an RNN cannot be parallelised over time, unlike a
+convolution or attention. Also here: the small models of the chapter's experiments (:class:`TextCNN`,
+:class:`RecurrentNet`) and its helpers (:func:`gradient_norms_through_time`, :func:`recurrent_num_params`).
 """
 from __future__ import annotations
 
@@ -46,7 +50,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validate import check_same_device_dtype, check_tensor, positive_int
+from ._validate import check_same_device_dtype, check_tensor, positive_int, positive_ints
 
 __all__ = [
     "rnn_tanh_cell",
@@ -65,40 +69,9 @@ __all__ = [
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4}
 
 
-# ============================================================================================
-# Math helpers: one time step
-# ============================================================================================
-def _check_cell_args(fn: str, input, h, w_ih, w_hh, b_ih, b_hh, gates: int) -> None:
-    check_tensor(fn, "input", input, ndim=(1, 2), layout="(B, input_size) or (input_size,)", floating=True)
-    check_tensor(fn, "w_ih", w_ih, ndim=2, layout="(gates * hidden_size, input_size)", floating=True)
-    check_tensor(fn, "w_hh", w_hh, ndim=2, layout="(gates * hidden_size, hidden_size)", floating=True)
-    check_tensor(fn, "b_ih", b_ih, ndim=1, layout="(gates * hidden_size,)", optional=True)
-    check_tensor(fn, "b_hh", b_hh, ndim=1, layout="(gates * hidden_size,)", optional=True)
-    check_tensor(fn, "hx", h, ndim=input.dim(), layout="(B, hidden_size)" if input.dim() == 2 else "(hidden_size,)")
-    check_same_device_dtype(fn, "input", input, hx=h, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
-    H = w_hh.shape[1]
-    if w_hh.shape[0] != gates * H:
-        raise ValueError(
-            f"{fn}(): argument 'w_hh' must have shape ({gates} * hidden_size, hidden_size) = ({gates * H}, {H}), "
-            f"got {tuple(w_hh.shape)}"
-        )
-    if w_ih.shape != (gates * H, input.shape[-1]):
-        raise ValueError(
-            f"{fn}(): argument 'w_ih' must have shape ({gates} * hidden_size, input_size) = "
-            f"({gates * H}, {input.shape[-1]}), got {tuple(w_ih.shape)}"
-        )
-    for name, b in (("b_ih", b_ih), ("b_hh", b_hh)):
-        if b is not None and b.shape != (gates * H,):
-            raise ValueError(f"{fn}(): argument '{name}' must have shape ({gates * H},), got {tuple(b.shape)}")
-    if h.shape[-1] != H or (input.dim() == 2 and h.shape[0] != input.shape[0]):
-        want = f"({input.shape[0]}, {H})" if input.dim() == 2 else f"({H},)"
-        raise ValueError(f"{fn}(): argument 'hx' must have shape {want}, got {tuple(h.shape)}")
-
-
-def _rnn_cell(fn, input, hx, w_ih, w_hh, b_ih, b_hh, nonlinearity):
-    _check_cell_args(fn, input, hx, w_ih, w_hh, b_ih, b_hh, gates=1)
-    pre = F.linear(input, w_ih, b_ih) + F.linear(hx, w_hh, b_hh)  # (B, H)
-    return torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
+# --------------------------------------------------------------------------------------------
+# math helpers: one time step
+# --------------------------------------------------------------------------------------------
 
 
 def rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
@@ -106,12 +79,14 @@ def rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
 
     ``input`` (B, I) or (I,), ``hx`` (B, H) or (H,), ``w_ih`` (H, I), ``w_hh`` (H, H), biases (H,).
     """
-    return _rnn_cell("rnn_tanh_cell", input, hx, w_ih, w_hh, b_ih, b_hh, "tanh")
+    _check_cell("rnn_tanh_cell", input, hx, w_ih, w_hh, b_ih, b_hh, gates=1)
+    return torch.tanh(F.linear(input, w_ih, b_ih) + F.linear(hx, w_hh, b_hh))  # (B, H)
 
 
 def rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """One step with a ReLU, ``h' = relu(x W_ih^T + b_ih + h W_hh^T + b_hh)``, like ``torch.rnn_relu_cell``."""
-    return _rnn_cell("rnn_relu_cell", input, hx, w_ih, w_hh, b_ih, b_hh, "relu")
+    _check_cell("rnn_relu_cell", input, hx, w_ih, w_hh, b_ih, b_hh, gates=1)
+    return torch.relu(F.linear(input, w_ih, b_ih) + F.linear(hx, w_hh, b_hh))  # (B, H)
 
 
 def _lstm_update(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,29 +108,23 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     ``w_hh`` (4H, H); ``b_ih``, ``b_hh`` (4H,) or None. The four row blocks of the weights are
     the gates in torch's order i, f, g, o (input, forget, cell candidate, output).
     """
-    fn = "lstm_cell"
-    if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-        raise TypeError(f"{fn}(): argument 'hx' must be a pair (h, c) of tensors, got {type(hx).__name__}")
-    h, c = hx
-    _check_cell_args(fn, input, h, w_ih, w_hh, b_ih, b_hh, gates=4)
-    check_tensor(fn, "hx[1] (c)", c, ndim=h.dim())
-    if c.shape != h.shape:
-        raise ValueError(f"{fn}(): the cell state hx[1] must have the shape of h {tuple(h.shape)}, got {tuple(c.shape)}")
+    h, c = _check_lstm_cell(input, hx, w_ih, w_hh, b_ih, b_hh)
     gates = F.linear(input, w_ih, b_ih) + F.linear(h, w_hh, b_hh)  # (B, 4H)
     return _lstm_update(gates, c)
 
 
-# ============================================================================================
-# Cells (one time step, with parameters)
-# ============================================================================================
+# --------------------------------------------------------------------------------------------
+# blocks: cells (one time step, with parameters)
+# --------------------------------------------------------------------------------------------
+
+
 class _CellBase(nn.Module):
     """Parameters ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh`` as in ``nn.RNNCellBase``."""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool, gates: int, device=None, dtype=None):
         super().__init__()
-        name = type(self).__name__
-        self.input_size = positive_int(name, "input_size", input_size)
-        self.hidden_size = positive_int(name, "hidden_size", hidden_size)
+        self.input_size, self.hidden_size = positive_ints(type(self).__name__, input_size=input_size,
+                                                          hidden_size=hidden_size)
         self.bias = bool(bias)
         kw = {"device": device, "dtype": dtype}
         self.weight_ih = nn.Parameter(torch.empty(gates * hidden_size, input_size, **kw))
@@ -192,17 +161,16 @@ class RNNCell(_CellBase):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
                  device=None, dtype=None):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell(): argument 'nonlinearity' must be 'tanh' or 'relu', got {nonlinearity!r}")
+        _check_nonlinearity("RNNCell", nonlinearity)
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, gates=1, device=device, dtype=dtype)
 
     def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
         check_tensor("RNNCell.forward", "input", input, ndim=(1, 2), layout="(B, input_size) or (input_size,)")
         if hx is None:
-            hx = self._zeros(input)
-        fn = rnn_tanh_cell if self.nonlinearity == "tanh" else rnn_relu_cell
-        return fn(input, hx, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+            hx = self._zeros(input)  # (B, H) or (H,)
+        step = rnn_tanh_cell if self.nonlinearity == "tanh" else rnn_relu_cell
+        return step(input, hx, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)  # (B, H) or (H,)
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -222,14 +190,16 @@ class LSTMCell(_CellBase):
     def forward(self, input: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):
         check_tensor("LSTMCell.forward", "input", input, ndim=(1, 2), layout="(B, input_size) or (input_size,)")
         if hx is None:
-            zeros = self._zeros(input)
+            zeros = self._zeros(input)  # (B, H) or (H,)
             hx = (zeros, zeros)
         return lstm_cell(input, hx, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
 
 
-# ============================================================================================
-# Layers (a whole sequence, several layers)
-# ============================================================================================
+# --------------------------------------------------------------------------------------------
+# blocks: layers (a whole sequence, several layers)
+# --------------------------------------------------------------------------------------------
+
+
 class _RecurrentBase(nn.Module):
     """Multi-layer recurrence with ``nn.RNNBase``'s parameters: ``weight_ih_l{k}``, ``weight_hh_l{k}``,
     ``bias_ih_l{k}``, ``bias_hh_l{k}`` for layer k (unidirectional)."""
@@ -239,12 +209,8 @@ class _RecurrentBase(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, device=None, dtype=None):
         super().__init__()
-        name = type(self).__name__
-        self.input_size = positive_int(name, "input_size", input_size)
-        self.hidden_size = positive_int(name, "hidden_size", hidden_size)
-        self.num_layers = positive_int(name, "num_layers", num_layers)
-        if not (isinstance(dropout, (int, float)) and 0.0 <= dropout <= 1.0) or isinstance(dropout, bool):
-            raise ValueError(f"{name}(): argument 'dropout' must be a number in [0, 1], got {dropout!r}")
+        self.input_size, self.hidden_size, self.num_layers = _check_recurrent_layer(
+            type(self).__name__, input_size, hidden_size, num_layers, dropout)
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
@@ -272,25 +238,6 @@ class _RecurrentBase(nn.Module):
         if not self.bias:
             return w_ih, w_hh, None
         return w_ih, w_hh, getattr(self, f"bias_ih_l{layer}") + getattr(self, f"bias_hh_l{layer}")
-
-    def _check_input(self, input: torch.Tensor) -> bool:
-        fn = f"{type(self).__name__}.forward"
-        layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
-        check_tensor(fn, "input", input, ndim=(2, 3), layout=f"{layout} or unbatched (T, input_size)", floating=True)
-        if input.shape[-1] != self.input_size:
-            raise ValueError(
-                f"{fn}(): argument 'input' must have input_size = {self.input_size} features in its last dim, "
-                f"got shape {tuple(input.shape)}"
-            )
-        return input.dim() == 3
-
-    def _check_state(self, name: str, h: torch.Tensor, batched: bool, B: int, ref: torch.Tensor) -> None:
-        fn = f"{type(self).__name__}.forward"
-        want = (self.num_layers, B, self.hidden_size) if batched else (self.num_layers, self.hidden_size)
-        check_tensor(fn, name, h, ndim=len(want), layout="(num_layers, B, hidden_size)" if batched else "(num_layers, hidden_size)")
-        if tuple(h.shape) != want:
-            raise ValueError(f"{fn}(): argument '{name}' must have shape {want}, got {tuple(h.shape)}")
-        check_same_device_dtype(fn, "input", ref, **{name: h})
 
     def _step(self, x_proj_t, state, w_hh_t):
         """One step from the precomputed input projection; subclasses define the update."""
@@ -347,8 +294,7 @@ class RNN(_RecurrentBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, device=None, dtype=None):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN(): argument 'nonlinearity' must be 'tanh' or 'relu', got {nonlinearity!r}")
+        _check_nonlinearity("RNN", nonlinearity)
         self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, device, dtype)
@@ -358,13 +304,12 @@ class RNN(_RecurrentBase):
         return (torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre),)
 
     def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None):
-        batched = self._check_input(input)
+        batched = _check_rnn_forward(self, input, hx)
         x = input if batched else input.unsqueeze(1 - int(self.batch_first))  # (T, B, I) or (B, T, I)
         B = x.shape[0] if self.batch_first else x.shape[1]
         if hx is None:
             h0 = x.new_zeros(self.num_layers, B, self.hidden_size)  # (layers, B, H)
         else:
-            self._check_state("hx", hx, batched, B, input)
             h0 = hx if batched else hx.unsqueeze(1)  # (layers, B, H)
         output, finals = self._run(x, [(h0[k],) for k in range(self.num_layers)])
         h_n = torch.stack([s[0] for s in finals])  # (layers, B, H)
@@ -394,29 +339,27 @@ class LSTM(_RecurrentBase):
         return _lstm_update(gates, c)
 
     def forward(self, input: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):
-        fn = "LSTM.forward"
-        batched = self._check_input(input)
+        batched = _check_lstm_forward(self, input, hx)
         x = input if batched else input.unsqueeze(1 - int(self.batch_first))  # (T, B, I) or (B, T, I)
         B = x.shape[0] if self.batch_first else x.shape[1]
         if hx is None:
             h0 = c0 = x.new_zeros(self.num_layers, B, self.hidden_size)  # (layers, B, H)
         else:
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError(f"{fn}(): argument 'hx' must be a pair (h_0, c_0) of tensors, got {type(hx).__name__}")
-            self._check_state("hx[0] (h_0)", hx[0], batched, B, input)
-            self._check_state("hx[1] (c_0)", hx[1], batched, B, input)
-            h0, c0 = (hx[0], hx[1]) if batched else (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
+            h0, c0 = (hx[0], hx[1]) if batched else (hx[0].unsqueeze(1), hx[1].unsqueeze(1))  # (layers, B, H)
         output, finals = self._run(x, [(h0[k], c0[k]) for k in range(self.num_layers)])
         h_n = torch.stack([s[0] for s in finals])  # (layers, B, H)
         c_n = torch.stack([s[1] for s in finals])  # (layers, B, H)
         if not batched:
-            output, h_n, c_n = output.squeeze(1 - int(self.batch_first)), h_n.squeeze(1), c_n.squeeze(1)
+            output = output.squeeze(1 - int(self.batch_first))  # (T, H)
+            h_n, c_n = h_n.squeeze(1), c_n.squeeze(1)  # (layers, H)
         return output, (h_n, c_n)
 
 
-# ============================================================================================
-# Models for the chapter's experiments
-# ============================================================================================
+# --------------------------------------------------------------------------------------------
+# models for the chapter's experiments
+# --------------------------------------------------------------------------------------------
+
+
 class TextCNN(nn.Module):
     """A text CNN (Kim 2014): embeddings -> 1-D convolutions of several widths -> ReLU ->
     max-pooling over time -> dropout -> linear.
@@ -430,14 +373,7 @@ class TextCNN(nn.Module):
     def __init__(self, vocab_size: int, embed_dim: int, num_classes: int, kernel_sizes: Sequence[int] = (3, 4, 5),
                  num_filters: int = 100, dropout: float = 0.5, padding_idx: int | None = 0):
         super().__init__()
-        fn = "TextCNN"
-        positive_int(fn, "vocab_size", vocab_size)
-        positive_int(fn, "embed_dim", embed_dim)
-        positive_int(fn, "num_classes", num_classes)
-        positive_int(fn, "num_filters", num_filters)
-        if not isinstance(kernel_sizes, (tuple, list)) or not kernel_sizes:
-            raise TypeError(f"{fn}(): argument 'kernel_sizes' must be a non-empty tuple of ints, got {kernel_sizes!r}")
-        self.kernel_sizes = tuple(positive_int(fn, "kernel_sizes", k) for k in kernel_sizes)
+        self.kernel_sizes = _check_text_cnn(vocab_size, embed_dim, num_classes, kernel_sizes, num_filters)
         self.num_filters = num_filters
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
         self.convs = nn.ModuleList(nn.Conv1d(embed_dim, num_filters, k) for k in self.kernel_sizes)
@@ -446,13 +382,7 @@ class TextCNN(nn.Module):
 
     def ngram_activations(self, tokens: torch.Tensor) -> list[torch.Tensor]:
         """Per kernel width k, the ReLU'd filter responses at every position: (B, num_filters, T - k + 1)."""
-        fn = "TextCNN.forward"
-        check_tensor(fn, "tokens", tokens, ndim=2, layout="(B, T) token ids")
-        if tokens.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"{fn}(): argument 'tokens' must hold integer token ids, got dtype {tokens.dtype}")
-        B, T = tokens.shape
-        if T < max(self.kernel_sizes):
-            raise ValueError(f"{fn}(): sequences must be at least max(kernel_sizes) = {max(self.kernel_sizes)} long, got T = {T}")
+        _check_tokens(tokens, self.kernel_sizes)
         x = self.embedding(tokens).transpose(1, 2)  # (B, D, T): channels = embedding dims
         return [torch.relu(conv(x)) for conv in self.convs]  # each (B, F, T - k + 1)
 
@@ -464,7 +394,7 @@ class TextCNN(nn.Module):
         return self.fc(self.dropout(features))  # (B, num_classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(tokens))
+        return self.forward_head(self.forward_features(tokens))  # (B, num_classes)
 
     def extra_repr(self) -> str:
         return f"kernel_sizes={self.kernel_sizes}, num_filters={self.num_filters}"
@@ -495,11 +425,9 @@ class RecurrentNet(nn.Module):
         self.head = nn.Linear(hidden_size, num_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_recurrent_net_input(x, token_ids=self.embedding is not None)
         if self.embedding is not None:
-            check_tensor("RecurrentNet.forward", "x", x, ndim=2, layout="(B, T) token ids")
             x = self.embedding(x)  # (B, T, input_size)
-        else:
-            check_tensor("RecurrentNet.forward", "x", x, ndim=3, layout="(B, T, input_size)", floating=True)
         output, _ = self.rnn(x)  # (B, T, H)
         if self.per_step:
             return self.head(output)  # (B, T, num_outputs)
@@ -509,26 +437,34 @@ class RecurrentNet(nn.Module):
         return f"cell={self.cell!r}, per_step={self.per_step}"
 
 
-# ============================================================================================
-# Chapter helpers
-# ============================================================================================
+# --------------------------------------------------------------------------------------------
+# chapter helpers
+# --------------------------------------------------------------------------------------------
+
+
 def recurrent_num_params(mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True) -> int:
     """Parameters of a torch-layout RNN/LSTM: per layer ``gates * (H * (I + H) + 2H)``.
 
     ``mode`` is ``"rnn"`` (1 affine map per step) or ``"lstm"`` (4: one per gate, i, f, g, o).
     Both ``b_ih`` and ``b_hh`` are counted, as torch (and cuDNN) keep both.
     """
-    fn = "recurrent_num_params"
-    if mode not in ("rnn", "lstm"):
-        raise ValueError(f"{fn}(): argument 'mode' must be 'rnn' or 'lstm', got {mode!r}")
+    I, H, num_layers = _check_recurrent_num_params(mode, input_size, hidden_size, num_layers)
     gates = 4 if mode == "lstm" else 1
-    I = positive_int(fn, "input_size", input_size)
-    H = positive_int(fn, "hidden_size", hidden_size)
     total = 0
-    for layer in range(positive_int(fn, "num_layers", num_layers)):
+    for layer in range(num_layers):
         in_size = I if layer == 0 else H
         total += gates * (H * (in_size + H) + (2 * H if bias else 0))
     return total
+
+
+def _unroll(cell: nn.Module, inputs: torch.Tensor, hx, wrt: str) -> list[tuple[torch.Tensor, ...]]:
+    """Run ``cell`` over the time axis of ``inputs`` (B, T, I): every step's state, as ``(h,)`` or ``(h, c)``."""
+    states, state = [], hx
+    for t in range(inputs.shape[1]):
+        state = cell(inputs[:, t], state)
+        states.append(tuple(state) if isinstance(state, (tuple, list)) else (state,))
+    _check_cell_state(states[-1], wrt, cell)
+    return states
 
 
 def gradient_norms_through_time(
@@ -557,34 +493,189 @@ def gradient_norms_through_time(
     For a linear recurrence ``h_t = a h_{t-1} + ...`` the norms are exactly ``a^k sqrt(B H)``
     (vanishing for |a| < 1, exploding for |a| > 1: Bengio et al. 1994; Pascanu et al. 2013).
     """
+    T, B = _check_gradient_norms_through_time(cell, seq_len, batch_size, inputs, wrt)
+    p = next(cell.parameters())
+    if inputs is None:
+        gen = torch.Generator().manual_seed(seed)
+        inputs = input_scale * torch.randn(B, T, cell.input_size, generator=gen, dtype=torch.float64)
+        inputs = inputs.to(p.device, p.dtype)  # (B, T, I)
+    inputs = inputs.detach().requires_grad_(True)  # so that the states carry gradients even for a frozen cell
+    with torch.enable_grad():
+        states = _unroll(cell, inputs, hx, wrt)  # T x (h_t,) or (h_t, c_t)
+        tracked = [s[0 if wrt == "h" else 1] for s in states]  # T x (B, H)
+        loss = states[-1][0].sum()
+        grads = torch.autograd.grad(loss, tracked, allow_unused=True)
+    norms = [torch.zeros((), dtype=torch.float64) if g is None else g.detach().double().norm() for g in grads]
+    return torch.stack(norms[::-1]).cpu()  # (T,) index k = distance from the last step
+
+
+# --------------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------------
+
+
+def _check_cell(fn: str, input, h, w_ih, w_hh, b_ih, b_hh, gates: int) -> None:
+    """Shapes of one step's input, state and weights (``gates`` row blocks of ``hidden_size`` rows)."""
+    check_tensor(fn, "input", input, ndim=(1, 2), layout="(B, input_size) or (input_size,)", floating=True)
+    check_tensor(fn, "w_ih", w_ih, ndim=2, layout="(gates * hidden_size, input_size)", floating=True)
+    check_tensor(fn, "w_hh", w_hh, ndim=2, layout="(gates * hidden_size, hidden_size)", floating=True)
+    check_tensor(fn, "b_ih", b_ih, ndim=1, layout="(gates * hidden_size,)", optional=True)
+    check_tensor(fn, "b_hh", b_hh, ndim=1, layout="(gates * hidden_size,)", optional=True)
+    check_tensor(fn, "hx", h, ndim=input.dim(), layout="(B, hidden_size)" if input.dim() == 2 else "(hidden_size,)")
+    check_same_device_dtype(fn, "input", input, hx=h, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
+    H = w_hh.shape[1]
+    if w_hh.shape[0] != gates * H:
+        raise ValueError(
+            f"{fn}(): argument 'w_hh' must have shape ({gates} * hidden_size, hidden_size) = ({gates * H}, {H}), "
+            f"got {tuple(w_hh.shape)}"
+        )
+    if w_ih.shape != (gates * H, input.shape[-1]):
+        raise ValueError(
+            f"{fn}(): argument 'w_ih' must have shape ({gates} * hidden_size, input_size) = "
+            f"({gates * H}, {input.shape[-1]}), got {tuple(w_ih.shape)}"
+        )
+    for name, b in (("b_ih", b_ih), ("b_hh", b_hh)):
+        if b is not None and b.shape != (gates * H,):
+            raise ValueError(f"{fn}(): argument '{name}' must have shape ({gates * H},), got {tuple(b.shape)}")
+    if h.shape[-1] != H or (input.dim() == 2 and h.shape[0] != input.shape[0]):
+        want = f"({input.shape[0]}, {H})" if input.dim() == 2 else f"({H},)"
+        raise ValueError(f"{fn}(): argument 'hx' must have shape {want}, got {tuple(h.shape)}")
+
+
+def _check_lstm_cell(input, hx, w_ih, w_hh, b_ih, b_hh) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_check_cell` with 4 gates, and ``hx`` a pair ``(h, c)`` of equal shapes; returns ``(h, c)``."""
+    fn = "lstm_cell"
+    if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+        raise TypeError(f"{fn}(): argument 'hx' must be a pair (h, c) of tensors, got {type(hx).__name__}")
+    h, c = hx
+    _check_cell(fn, input, h, w_ih, w_hh, b_ih, b_hh, gates=4)
+    check_tensor(fn, "hx[1] (c)", c, ndim=h.dim())
+    if c.shape != h.shape:
+        raise ValueError(
+            f"{fn}(): the cell state hx[1] must have the shape of h {tuple(h.shape)}, got {tuple(c.shape)}"
+        )
+    return h, c
+
+
+def _check_nonlinearity(fn: str, nonlinearity) -> None:
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"{fn}(): argument 'nonlinearity' must be 'tanh' or 'relu', got {nonlinearity!r}")
+
+
+def _check_recurrent_layer(fn: str, input_size, hidden_size, num_layers, dropout) -> tuple[int, int, int]:
+    """``(input_size, hidden_size, num_layers)``, each positive; ``dropout`` a number in [0, 1]."""
+    sizes = positive_ints(fn, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
+    if not (isinstance(dropout, (int, float)) and 0.0 <= dropout <= 1.0) or isinstance(dropout, bool):
+        raise ValueError(f"{fn}(): argument 'dropout' must be a number in [0, 1], got {dropout!r}")
+    return sizes
+
+
+def _check_sequence(layer: _RecurrentBase, input) -> bool:
+    """A (T, B, I) / (B, T, I) or unbatched (T, I) float input with ``input_size`` features; True if batched."""
+    fn = f"{type(layer).__name__}.forward"
+    layout = "(B, T, input_size)" if layer.batch_first else "(T, B, input_size)"
+    check_tensor(fn, "input", input, ndim=(2, 3), layout=f"{layout} or unbatched (T, input_size)", floating=True)
+    if input.shape[-1] != layer.input_size:
+        raise ValueError(
+            f"{fn}(): argument 'input' must have input_size = {layer.input_size} features in its last dim, "
+            f"got shape {tuple(input.shape)}"
+        )
+    return input.dim() == 3
+
+
+def _check_state(layer: _RecurrentBase, name: str, h, input) -> None:
+    """An initial state ``(num_layers, B, hidden_size)`` (unbatched: ``(num_layers, hidden_size)``)."""
+    fn = f"{type(layer).__name__}.forward"
+    batched = input.dim() == 3
+    B = input.shape[0 if layer.batch_first else 1] if batched else 1
+    want = (layer.num_layers, B, layer.hidden_size) if batched else (layer.num_layers, layer.hidden_size)
+    layout = "(num_layers, B, hidden_size)" if batched else "(num_layers, hidden_size)"
+    check_tensor(fn, name, h, ndim=len(want), layout=layout)
+    if tuple(h.shape) != want:
+        raise ValueError(f"{fn}(): argument '{name}' must have shape {want}, got {tuple(h.shape)}")
+    check_same_device_dtype(fn, "input", input, **{name: h})
+
+
+def _check_rnn_forward(layer: RNN, input, hx) -> bool:
+    """The input and, if given, ``hx``; True if the input is batched."""
+    batched = _check_sequence(layer, input)
+    if hx is not None:
+        _check_state(layer, "hx", hx, input)
+    return batched
+
+
+def _check_lstm_forward(layer: LSTM, input, hx) -> bool:
+    """The input and, if given, ``hx = (h_0, c_0)``; True if the input is batched."""
+    batched = _check_sequence(layer, input)
+    if hx is not None:
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise TypeError(
+                f"LSTM.forward(): argument 'hx' must be a pair (h_0, c_0) of tensors, got {type(hx).__name__}"
+            )
+        _check_state(layer, "hx[0] (h_0)", hx[0], input)
+        _check_state(layer, "hx[1] (c_0)", hx[1], input)
+    return batched
+
+
+def _check_text_cnn(vocab_size, embed_dim, num_classes, kernel_sizes, num_filters) -> tuple[int, ...]:
+    """Positive sizes; ``kernel_sizes`` a non-empty sequence of positive ints, returned as a tuple."""
+    fn = "TextCNN"
+    positive_ints(fn, vocab_size=vocab_size, embed_dim=embed_dim, num_classes=num_classes, num_filters=num_filters)
+    if not isinstance(kernel_sizes, (tuple, list)) or not kernel_sizes:
+        raise TypeError(f"{fn}(): argument 'kernel_sizes' must be a non-empty tuple of ints, got {kernel_sizes!r}")
+    return tuple(positive_int(fn, "kernel_sizes", k) for k in kernel_sizes)
+
+
+def _check_tokens(tokens, kernel_sizes: tuple[int, ...]) -> None:
+    """Integer token ids (B, T), at least as long as the widest filter."""
+    fn = "TextCNN.forward"
+    check_tensor(fn, "tokens", tokens, ndim=2, layout="(B, T) token ids")
+    if tokens.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"{fn}(): argument 'tokens' must hold integer token ids, got dtype {tokens.dtype}")
+    T = tokens.shape[1]
+    if T < max(kernel_sizes):
+        raise ValueError(
+            f"{fn}(): sequences must be at least max(kernel_sizes) = {max(kernel_sizes)} long, got T = {T}"
+        )
+
+
+def _check_recurrent_net_input(x, token_ids: bool) -> None:
+    """Token ids (B, T) when the net has an embedding, else float features (B, T, input_size)."""
+    if token_ids:
+        check_tensor("RecurrentNet.forward", "x", x, ndim=2, layout="(B, T) token ids")
+    else:
+        check_tensor("RecurrentNet.forward", "x", x, ndim=3, layout="(B, T, input_size)", floating=True)
+
+
+def _check_recurrent_num_params(mode, input_size, hidden_size, num_layers) -> tuple[int, int, int]:
+    fn = "recurrent_num_params"
+    if mode not in ("rnn", "lstm"):
+        raise ValueError(f"{fn}(): argument 'mode' must be 'rnn' or 'lstm', got {mode!r}")
+    return positive_ints(fn, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
+
+
+def _check_gradient_norms_through_time(cell, seq_len, batch_size, inputs, wrt) -> tuple[int, int | None]:
+    """``(T, B)``: the number of steps, and the batch size when the inputs are drawn here (else None)."""
     fn = "gradient_norms_through_time"
     if not isinstance(cell, nn.Module):
         raise TypeError(f"{fn}(): argument 'cell' must be a recurrent cell (nn.Module), got {type(cell).__name__}")
     if wrt not in ("h", "c"):
         raise ValueError(f"{fn}(): argument 'wrt' must be 'h' or 'c', got {wrt!r}")
     T = positive_int(fn, "seq_len", seq_len)
-    p = next(cell.parameters())
     if inputs is None:
-        B = positive_int(fn, "batch_size", batch_size)
-        gen = torch.Generator().manual_seed(seed)
-        inputs = input_scale * torch.randn(B, T, cell.input_size, generator=gen, dtype=torch.float64)
-        inputs = inputs.to(p.device, p.dtype)  # (B, T, I)
-    else:
-        check_tensor(fn, "inputs", inputs, ndim=3, layout="(B, T, input_size)", floating=True)
-        if inputs.shape[1] != T:
-            raise ValueError(f"{fn}(): argument 'inputs' must have seq_len = {T} steps in dim 1, got shape {tuple(inputs.shape)}")
-    inputs = inputs.detach().requires_grad_(True)  # so that the states carry gradients even for a frozen cell
-    states = []
-    state = hx
-    with torch.enable_grad():
-        for t in range(T):
-            state = cell(inputs[:, t], state)
-            states.append(tuple(state) if isinstance(state, (tuple, list)) else (state,))
-        if wrt == "c" and len(states[-1]) < 2:
-            raise ValueError(f"{fn}(): wrt='c' needs a cell with a cell state (an LSTM cell), got {type(cell).__name__}")
-        which = 0 if wrt == "h" else 1
-        tracked = [s[which] for s in states]  # T x (B, H)
-        loss = states[-1][0].sum()
-        grads = torch.autograd.grad(loss, tracked, allow_unused=True)
-    norms = [torch.zeros((), dtype=torch.float64) if g is None else g.detach().double().norm() for g in grads]
-    return torch.stack(norms[::-1]).cpu()  # (T,) index k = distance from the last step
+        return T, positive_int(fn, "batch_size", batch_size)
+    check_tensor(fn, "inputs", inputs, ndim=3, layout="(B, T, input_size)", floating=True)
+    if inputs.shape[1] != T:
+        raise ValueError(
+            f"{fn}(): argument 'inputs' must have seq_len = {T} steps in dim 1, got shape {tuple(inputs.shape)}"
+        )
+    return T, None
+
+
+def _check_cell_state(state: tuple, wrt: str, cell: nn.Module) -> None:
+    """``wrt="c"`` needs a cell whose state is a pair ``(h, c)``."""
+    if wrt == "c" and len(state) < 2:
+        raise ValueError(
+            f"gradient_norms_through_time(): wrt='c' needs a cell with a cell state (an LSTM cell), "
+            f"got {type(cell).__name__}"
+        )
