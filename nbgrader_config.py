@@ -1,9 +1,10 @@
-"""nbgrader configuration of the course (read by every `nbgrader` command run from the repo root).
+"""nbgrader configuration of the course (read by every `nbgrader` command run from the repo root,
+by the formgrader, and by `make autograde`, which is `python -m cnnvit_grader.instructor`).
 
 solutions/  = nbgrader's *source* notebooks (with ### BEGIN SOLUTION and hidden tests)
 exercises/  = nbgrader's *release* notebooks (what students get), generated and committed
 grading/    = the instructor's working folder (submissions, autograded copies, feedback,
-              gradebook); ignored by git.
+              gradebook); ignored by git, created here so that nbgrader works on a fresh clone.
 """
 import os
 import sys
@@ -11,11 +12,15 @@ import sys
 c = get_config()  # noqa: F821 - provided by nbgrader/traitlets
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-# The course's nbgrader plugins live in the package; from a checkout they import even when the
-# package is not installed (a course root that is a copy without cnnvit_ref/ uses the installed one).
-if os.path.isdir(os.path.join(ROOT, "cnnvit_ref")) and ROOT not in sys.path:
+# The course's nbgrader plugins live in the package cnnvit_grader, beside cnnvit_ref; from a
+# checkout they import even when it is not installed (a course copy without it uses the installed one).
+if os.path.isdir(os.path.join(ROOT, "cnnvit_grader")) and ROOT not in sys.path:
     sys.path.insert(0, ROOT)
-from cnnvit_ref import nbgrader_plugins  # noqa: E402
+from cnnvit_grader import nbgrader_plugins  # noqa: E402
+
+# nbgrader opens the gradebook before anything else and fails ("There was an error accessing the
+# nbgrader database") when its folder is missing, as on a fresh clone.
+os.makedirs(os.path.join(ROOT, "grading"), exist_ok=True)
 
 c.CourseDirectory.root = ROOT
 c.CourseDirectory.course_id = "cnn-vs-vit"
@@ -32,12 +37,27 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(ROOT, "grading", "gradebo
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 
-# Autograding (cnnvit_ref/nbgrader_plugins.py): a kernel that dies in a cell, or a cell stuck past
+# Autograding (cnnvit_grader/nbgrader_plugins.py): a kernel that dies in a cell, or a cell stuck past
 # Execute.timeout, costs that cell only (the notebook is re-run without it, at most max_restarts
 # times); in test cells only an error fails (not a warning on stderr, not a number as the last
 # expression). ClearMetadataPreprocessor is left out on purpose: it would strip nbgrader's metadata.
 c.Autograde.autograde_preprocessors = nbgrader_plugins.autograde_preprocessors()
 c.ResilientExecute.max_restarts = 4
+# Student notebooks run in the kernel installed with the course (a submission cannot pick another).
+c.Execute.kernel_name = "python3"
+
+# The sandbox of every student kernel (cnnvit_grader/sandbox.py): bubblewrap, no network, a
+# read-only file system with a pristine cnnvit_ref, one writable tmpfs. Student code is untrusted
+# input. `make autograde ... NO_SANDBOX=1` (instructor autograde --no-sandbox) sets enabled = False,
+# keeping only the limits below; without it, autograde refuses where bubblewrap cannot start.
+# Per student, sized for a 2-core, 8 GB laptop grading 2 students at a time (2 x 2.8 GB at most):
+c.Sandbox.enabled = True
+c.Sandbox.memory_mb = 2560        # address space of a kernel (torch + the checker map ~1.4 GB)
+c.Sandbox.processes = 128         # processes + threads of a kernel (a grading kernel runs 12)
+c.Sandbox.disk_mb = 256           # its writable /scratch (tmpfs, in memory) and largest file
+c.Sandbox.output_kb = 1024        # notebook output kept; the rest is cut with a note (errors kept)
+c.Sandbox.student_seconds = 900   # wall clock for one student (make autograde), CPU s per kernel
+c.Sandbox.open_files = 1024
 
 # Feedback never shows the hidden tests (nbgrader's own feedback would: the autograded notebook
 # holds them) nor the tracebacks that quote them.

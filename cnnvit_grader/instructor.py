@@ -2,31 +2,36 @@
 
 One line each, from the repository root (``make release``, ``make autograde ...`` call the same)::
 
-    python -m cnnvit_ref.instructor release                    # exercises/ <- solutions/, every assignment
-    python -m cnnvit_ref.instructor release --check            # exit 1 if exercises/ drifted from solutions/
-    python -m cnnvit_ref.instructor autograde 01_convolutions --submissions path/to/folder --jobs 2
-    python -m cnnvit_ref.instructor feedback 01_convolutions    # HTML per student, hidden tests removed
-    python -m cnnvit_ref.instructor export                      # grading/grades.csv, one row per student
+    python -m cnnvit_grader.instructor release                  # exercises/ <- solutions/, every assignment
+    python -m cnnvit_grader.instructor release --check          # exit 1 if exercises/ drifted from solutions/
+    python -m cnnvit_grader.instructor autograde 01_convolutions --submissions path/to/folder --jobs 2
+    python -m cnnvit_grader.instructor feedback 01_convolutions  # HTML per student, hidden tests removed
+    python -m cnnvit_grader.instructor export                    # grading/grades.csv, one row per student
 
 Submissions folder: ``<student>.ipynb`` or ``<student>/<notebook>.ipynb`` (or nbgrader's
 ``<student>/<assignment>/<notebook>.ipynb``); the student id is the file or folder name.
 
 Everything is written under ``grading/`` (ignored by git): ``submitted/``, ``autograded/``,
 ``feedback/``, ``gradebook.db``, ``logs/<assignment>/<student>.log``,
-``<assignment>_autograde_log.csv`` (student, status, score, max_score, seconds, reason) and
-``grades.csv``. ``status`` is ``ok`` (graded; ``reason`` may carry notes such as restored test
+``<assignment>_autograde_log.csv`` (student, status, score, max_score, seconds, mode, reason) and
+``grades.csv``. ``mode`` is ``sandbox`` or ``no-sandbox``: how that student's code ran. ``status`` is ``ok`` (graded; ``reason`` may carry notes such as restored test
 cells), ``incident`` (graded, but the kernel died, a cell was stuck or a test hit its time limit:
 ``reason`` says where), ``failed`` (could not be graded: score 0 and why) or ``missing``.
 
 Each student is graded by its own ``nbgrader autograde A --student S`` process, in parallel
 (``--jobs``), with ``OMP_NUM_THREADS=1``: one student's crash, endless loop or broken notebook
-never stops the others. ``--task-timeout S`` shortens the checker's per-test time limit
+never stops the others. Every kernel runs in the sandbox of :mod:`cnnvit_grader.sandbox`
+(bubblewrap, limits from ``c.Sandbox.*`` in ``nbgrader_config.py``), importing a snapshot of
+``cnnvit_ref`` taken here before the first student runs. Where the sandbox cannot start,
+``autograde`` stops with the reason unless ``--no-sandbox`` is given (student code then runs with
+the instructor's rights: see the README's instructor section). ``--task-timeout S`` shortens the checker's per-test time limit
 (``CNNVIT_GRADING_TIMEOUT``; it can only shorten it), ``--cell-timeout S`` sets nbgrader's
 per-cell backstop (``Execute.timeout``).
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import concurrent.futures
 import contextlib
 import csv
@@ -57,7 +62,7 @@ __all__ = [
     "main",
 ]
 
-LOG_FIELDS = ("student", "status", "score", "max_score", "seconds", "reason")
+LOG_FIELDS = ("student", "status", "score", "max_score", "seconds", "mode", "reason")
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -142,7 +147,20 @@ def _nbgrader(root: Path, args: Sequence[str], *, env: dict | None = None, timeo
     proc = subprocess.Popen(cmd, cwd=root, env=env or _child_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     chunks: list[str] = []
-    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
+
+    def read() -> None:  # keeps the start and the last ~1 MB: a flood of output cannot fill memory
+        head, tail, size = [], collections.deque(), 0
+        for line in iter(proc.stdout.readline, ""):
+            if len(head) < 200:
+                head.append(line[:2000])
+                continue
+            tail.append(line[:2000])
+            size += len(tail[-1])
+            while size > 1_000_000 and len(tail) > 1:
+                size -= len(tail.popleft())
+        chunks.append("".join(head) + "".join(tail))
+
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
     stopped = threading.Event()
 
@@ -245,7 +263,7 @@ def release(root: Path, assignments: Sequence[str] | None = None, *, check: bool
             print(p)
         if problems:
             print("exercises/ is out of sync with solutions/: run make release "
-                  "(python -m cnnvit_ref.instructor release) and commit exercises/.")
+                  "(python -m cnnvit_grader.instructor release) and commit exercises/.")
             return 1
         print(f"exercises/ is in sync with solutions/ ({', '.join(names) or 'no assignments'})")
         return 0
@@ -439,13 +457,72 @@ def _fmt(x: float | None) -> str:
     return f"{x:g}"
 
 
+def _kernel_python() -> str:
+    """The Python of the kernel nbgrader starts (the course's ``python3`` kernel spec)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        exe = KernelSpecManager().get_kernel_spec("python3").argv[0]
+    except NoSuchKernel:
+        return sys.executable
+    return exe if os.path.isabs(exe) else (shutil.which(exe) or sys.executable)
+
+
+NO_SANDBOX_HELP = (
+    "grade without the sandbox: student code then runs with your rights and can read and change "
+    "your files (the course folder, the gradebook, other submissions) and use the network; only "
+    "the resource limits of c.Sandbox remain"
+)
+
+
+def _prepare_sandbox(root: Path, no_sandbox: bool) -> tuple[str, list[str], Path | None]:
+    """The mode, nbgrader's extra arguments, and the snapshot folder of the reference package."""
+    from .sandbox import Sandbox, _package_dirs, sandbox_problem, take_snapshot
+
+    settings = Sandbox(config=_config(root))
+    if no_sandbox or not settings.enabled:
+        print("autograde: NO SANDBOX (--no-sandbox or c.Sandbox.enabled = False): student code runs with "
+              "your rights")
+        return "no-sandbox", ["--Sandbox.enabled=False"], None
+    python = _kernel_python()
+    problem = sandbox_problem(settings, python)
+    if problem:
+        raise SystemExit(
+            f"instructor: student notebooks cannot be sandboxed on this machine: {problem}.\n"
+            "Student code is untrusted input; autograde runs it only in bubblewrap (Linux with user "
+            "namespaces). Grade on such a machine, or pass --no-sandbox (make autograde ... NO_SANDBOX=1) "
+            f"to {NO_SANDBOX_HELP}.")
+    package = _package_dirs(python, (settings.package,)).get(settings.package)
+    if package is None:
+        raise SystemExit(f"instructor: {settings.package} is not importable by {python}: run make install")
+    folder = Path(tempfile.mkdtemp(prefix="cg-snapshot-"))
+    snapshot = take_snapshot(package, folder / settings.package)  # before any student runs
+    return "sandbox", [f"--Sandbox.package_snapshot={snapshot}"], folder
+
+
 def autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, jobs: int = 2,
               task_timeout: float | None = None, cell_timeout: float | None = None,
-              student_timeout: float = 900.0) -> list[dict]:
+              student_timeout: float | None = None, no_sandbox: bool = False) -> list[dict]:
     """Grade every submission of ``assignment``; write and return the log rows."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from .sandbox import Sandbox, remove_snapshot
 
     _check_assignment(root, assignment)
+    if student_timeout is None:
+        student_timeout = float(Sandbox(config=_config(root)).student_seconds)
+    mode, extra, snapshot = _prepare_sandbox(root, no_sandbox)
+    try:
+        return _autograde(root, assignment, submissions, jobs=jobs, task_timeout=task_timeout,
+                          cell_timeout=cell_timeout, student_timeout=student_timeout, mode=mode, extra=extra)
+    finally:
+        if snapshot is not None:
+            remove_snapshot(snapshot)
+
+
+def _autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, jobs: int,
+               task_timeout: float | None, cell_timeout: float | None, student_timeout: float,
+               mode: str, extra: list[str]) -> list[dict]:
+    from nbgrader.api import Gradebook, MissingEntry
+
     notebooks = assignment_notebooks(root, assignment)
     found, problems = collect_submissions(assignment, submissions, notebooks)
     grading = root / "grading"
@@ -475,8 +552,8 @@ def autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, jo
         rows[student] = {"student": student, "status": "missing", "seconds": "0", "reason": why}
 
     env = _child_env(task_timeout)
-    extra = [f"--Execute.timeout={int(cell_timeout)}"] if cell_timeout is not None else []
-    print(f"autograding {assignment}: {len(jobs_list)} submission(s), {jobs} at a time")
+    extra = [*extra, *([f"--Execute.timeout={int(cell_timeout)}"] if cell_timeout is not None else [])]
+    print(f"autograding {assignment}: {len(jobs_list)} submission(s), {jobs} at a time, {mode}")
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(_grade_one, root, assignment, j, env=env, extra=extra,
                                student_timeout=student_timeout): j for j in jobs_list}
@@ -499,6 +576,8 @@ def autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, jo
     with Gradebook(_db_url(root), _course_id(root)) as gb:
         max_score = gb.find_assignment(assignment).max_score
         for student, row in rows.items():
+            gb.update_or_create_student(student)  # every student has a row, graded or not
+            row["mode"] = mode
             score = 0.0
             if row["status"] in ("ok", "incident"):
                 try:
@@ -577,7 +656,7 @@ def export(root: Path, out: str | os.PathLike | None = None) -> Path:
 # Command line
 # --------------------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m cnnvit_ref.instructor", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m cnnvit_grader.instructor", description=__doc__.split("\n")[0])
     p.add_argument("--root", help="course folder (holds nbgrader_config.py); default: here, else the checkout")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("release", help="regenerate exercises/ from solutions/")
@@ -589,7 +668,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     a.add_argument("--jobs", type=int, default=2, help="students graded at the same time (default 2)")
     a.add_argument("--task-timeout", type=float, default=None, help="shorten the checker's per-test limit (s)")
     a.add_argument("--cell-timeout", type=float, default=None, help="nbgrader's per-cell limit (s)")
-    a.add_argument("--student-timeout", type=float, default=900.0, help="limit for one student (s)")
+    a.add_argument("--student-timeout", type=float, default=None,
+                   help="limit for one student (s); default c.Sandbox.student_seconds")
+    a.add_argument("--no-sandbox", action="store_true", help=NO_SANDBOX_HELP)
     f = sub.add_parser("feedback", help="HTML feedback for every autograded student")
     f.add_argument("assignment")
     e = sub.add_parser("export", help="grades of every assignment as CSV")
@@ -602,7 +683,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.jobs < 1:
             p.error(f"--jobs must be >= 1, got {args.jobs}")
         autograde(root, args.assignment, args.submissions, jobs=args.jobs, task_timeout=args.task_timeout,
-                  cell_timeout=args.cell_timeout, student_timeout=args.student_timeout)
+                  cell_timeout=args.cell_timeout, student_timeout=args.student_timeout,
+                  no_sandbox=args.no_sandbox)
         return 0
     if args.command == "feedback":
         return feedback(root, args.assignment)

@@ -1,6 +1,12 @@
 """nbgrader preprocessors of the course (used through ``nbgrader_config.py``).
 
-Three gaps between nbgrader 0.9 and the grading promises of the course (COURSE.md §5):
+Four gaps between nbgrader 0.9 and the grading promises of the course (COURSE.md §5):
+
+* :class:`ResilientExecute` starts every kernel through
+  :class:`cnnvit_grader.sandbox.SandboxedKernelManager`: bubblewrap, resource limits, a pristine
+  ``cnnvit_ref`` (see :mod:`cnnvit_grader.sandbox`), and it keeps at most ``Sandbox.output_kb``
+  of a notebook's output (a submission that prints megabytes cannot fill the grader's memory,
+  the gradebook or the feedback; error outputs, which decide the grades, are always kept).
 
 * :class:`ResilientExecute` replaces nbgrader's ``Execute``. When the kernel dies inside a cell
   (``os._exit``, a segfault, running out of memory) or a cell outlives ``Execute.timeout``,
@@ -33,6 +39,8 @@ from traitlets import Bool, Integer, Unicode
 
 from nbgrader import utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+
+from .sandbox import Sandbox, SandboxedKernelManager
 
 __all__ = [
     "ResilientExecute",
@@ -95,13 +103,20 @@ class ResilientExecute(Execute):
     died_ename = Unicode("KernelDied").tag(config=True)
     stuck_ename = Unicode("CellTimeoutError").tag(config=True)
 
+    def __init__(self, *args, **kwargs):
+        # every kernel is sandboxed (or, with c.Sandbox.enabled = False, only resource-limited)
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(*args, **kwargs)
+
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):
+        self._output_cap = Sandbox(config=self.config).output_kb * 1024
         pristine = copy.deepcopy(nb)
         self._skip: dict[int, tuple[str, str]] = {}  # cell index -> (ename, evalue)
         incidents: list[dict[str, Any]] = []
         for attempt in range(self.max_restarts + 1):
             work = copy.deepcopy(pristine)
             self._current: int | None = None
+            self._output_used, self._cut_noted = 0, set()
             try:
                 work, resources = super().preprocess(work, resources, km)
                 break
@@ -157,6 +172,30 @@ class ResilientExecute(Execute):
         self._current = index
         return super().preprocess_cell(cell, resources, index)
 
+    def output(self, outs, msg, display_id, cell_index):
+        out = super().output(outs, msg, display_id, cell_index)
+        if out is None:
+            return out
+        self._output_used += _output_size(out)
+        if self._output_used <= getattr(self, "_output_cap", 1 << 62):
+            return out
+        if out.output_type == "error":  # decides the grade: kept, shortened
+            out.evalue = str(out.get("evalue", ""))[:2000]
+            out.traceback = [str(t)[:2000] for t in out.get("traceback", [])[-20:]]
+            return out
+        if display_id:  # keep the slot that update_display_data refers to, empty
+            out.pop("text", None)
+            if "data" in out:
+                out.data = {"text/plain": ""}
+        elif outs and outs[-1] is out:
+            outs.pop()
+        if cell_index not in self._cut_noted:
+            self._cut_noted.add(cell_index)
+            outs.append(NotebookNode(output_type="stream", name="stderr", text=(
+                f"[grader: output cut here; a notebook may print at most {self._output_cap // 1024} kB "
+                "(Sandbox.output_kb)]\n")))
+        return None
+
     def _get_timeout(self, cell):
         timeout = super()._get_timeout(cell)
         if cell is None or timeout is None:
@@ -171,6 +210,14 @@ class ResilientExecute(Execute):
         # later cell. Abandon the kernel instead: preprocess() restarts without this cell.
         self.log.error("Cell did not finish within %s s: restarting the kernel without it", timeout)
         raise _CellStuck(f"Cell execution timed out after {timeout} s")
+
+
+def _output_size(out: NotebookNode) -> int:
+    if out.output_type == "stream":
+        return len(out.get("text", ""))
+    if out.output_type == "error":
+        return len(str(out.get("evalue", ""))) + sum(len(str(t)) for t in out.get("traceback", []))
+    return sum(len(v) if isinstance(v, str) else len(str(v)) for v in out.get("data", {}).values())
 
 
 class PlainOutputsInTestCells(NbGraderPreprocessor):

@@ -38,7 +38,7 @@ import nbformat
 import pytest
 from nbformat.notebooknode import NotebookNode
 
-from cnnvit_ref import instructor, nbgrader_plugins
+from cnnvit_grader import instructor, nbgrader_plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = instructor.find_assignments(ROOT)
@@ -310,7 +310,7 @@ def course_copy(dest: Path, assignments: list[str]) -> Path:
 
 
 def instructor_cli(root: Path, *args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cnnvit_ref.instructor", "--root", str(root), *args],
+    return subprocess.run([sys.executable, "-m", "cnnvit_grader.instructor", "--root", str(root), *args],
                           capture_output=True, text=True, timeout=timeout)
 
 
