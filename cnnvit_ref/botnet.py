@@ -46,7 +46,8 @@ import torch.nn as nn
 
 from ._validate import check_tensor, fmt_shape, pair, positive_int
 from .models import build, preset
-from .resnet import Bottleneck, ResNet, ResNetConfig, make_divisible
+from .conv import make_divisible
+from .resnet import Bottleneck, ResNet, ResNetConfig
 
 __all__ = [
     "relative_index",
@@ -103,8 +104,8 @@ class PosEmbedRel(nn.Module):
 
     def __init__(self, feat_size: int | tuple[int, int], dim_head: int, scale: float):
         super().__init__()
-        self.height, self.width = pair("PosEmbedRel", "feat_size", feat_size, minimum=1)
-        self.dim_head = positive_int("PosEmbedRel", "dim_head", dim_head)
+        self.height, self.width = _check_pos_embed_rel(feat_size, dim_head)
+        self.dim_head = dim_head
         self.scale = scale
         self.height_rel = nn.Parameter(torch.zeros(2 * self.height - 1, dim_head))
         self.width_rel = nn.Parameter(torch.zeros(2 * self.width - 1, dim_head))
@@ -360,6 +361,11 @@ def _check_relative_logits_2d(q, rel_h, rel_w) -> None:
             raise ValueError(
                 f"{fn}(): argument '{name}' must have d = {d} columns (the last dim of 'q'), got shape {fmt_shape(table)}"
             )
+
+
+def _check_pos_embed_rel(feat_size, dim_head) -> tuple[int, int]:
+    positive_int("PosEmbedRel", "dim_head", dim_head)
+    return pair("PosEmbedRel", "feat_size", feat_size, minimum=1)
 
 
 def _check_pos_embed_rel_forward(module: PosEmbedRel, q) -> None:

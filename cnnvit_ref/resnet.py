@@ -42,7 +42,6 @@ from .conv import SqueezeExcitation, make_divisible
 from .models import build, preset
 
 __all__ = [
-    "make_divisible",
     "BasicBlock",
     "Bottleneck",
     "ResNetConfig",
@@ -65,16 +64,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # math helpers
 # --------------------------------------------------------------------------------------------
-def make_divisible(v: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
-    """Round ``v`` to the nearest multiple of ``divisor`` (at least ``min_value``, default ``divisor``),
-    without going more than 10 % below ``v``: timm's rule for SE reduction widths and channel multipliers."""
-    min_value = min_value or divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < round_limit * v:
-        new_v += divisor
-    return new_v
-
-
 def _se_channels(channels: int, rd_ratio: float, rd_divisor: int) -> int:
     """Bottleneck width of the SE block: timm's ``SEModule`` default ``make_divisible(C / 16, 8)``."""
     return make_divisible(channels * rd_ratio, rd_divisor)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cnnvit_ref"
 CHAPTER_MODULES = ("conv", "rnn", "attention", "vit", "swin", "resnet", "mobilenet")
-CHECK_HELPERS = ("positive_int", "non_negative_int", "pair")
+CHECK_HELPERS = ("positive_int", "positive_ints", "non_negative_int", "pair")
 
 
 def _called_name(node: ast.AST) -> str | None:
