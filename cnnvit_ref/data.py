@@ -40,6 +40,7 @@ __all__ = [
     "text_order",
     "shapes_dataset",
     "SHAPE_CLASSES",
+    "SHAPE_REGIONS",
     "PAD",
 ]
 
@@ -288,6 +289,9 @@ def _check_key(fn: str, key, vocab_size: int, name: str = "key") -> torch.Tensor
 # labels int64; same conventions: ``seed`` argument, returns ``(inputs, targets)``).
 
 
+#: The values of :func:`shapes_dataset`'s ``region`` besides ``None``: halves of the centre's column range.
+SHAPE_REGIONS = ("left", "right")
+
 #: The ten classes of :func:`shapes_dataset`, in label order (``num_classes=k`` keeps the first k).
 SHAPE_CLASSES = (
     "disc",
@@ -332,7 +336,12 @@ def _shape_masks(labels: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, r: to
 
 
 def shapes_dataset(
-    num_samples: int, image_size: int = 32, num_classes: int = 10, seed: int = 0, noise: float = 0.1
+    num_samples: int,
+    image_size: int = 32,
+    num_classes: int = 10,
+    seed: int = 0,
+    noise: float = 0.1,
+    region: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Synthetic colour images of shapes and textures, for the small-data CNN vs ViT experiment.
 
@@ -345,7 +354,12 @@ def shapes_dataset(
     information about the label:
 
     * position: the centre is uniform over the positions that keep the whole object inside the
-      image with a margin of one pixel;
+      image with a margin of one pixel, i.e. ``cy, cx`` in ``[r + 1, S - 2 - r]`` for radius ``r``
+      and ``S = image_size`` (an interval centred on the image centre ``(S - 1) / 2``);
+      ``region="left"`` confines the centre's column ``cx`` to the left half of that interval,
+      ``[r + 1, (S - 1) / 2]``, and ``region="right"`` to the right half, ``[(S - 1) / 2, S - 2 - r]``
+      (the row ``cy`` stays unrestricted): two sets drawn with different regions share no centre
+      position, the out-of-distribution test of chapter 04's small-data experiment;
     * size: the radius (half the side of the bounding square) is uniform in
       ``[0.2, 0.3] * image_size``; strokes (ring, frame, crosses) are ``max(1, radius / 3)``
       pixels wide, and stripes and checker squares divide the object into five bands;
@@ -361,6 +375,8 @@ def shapes_dataset(
     balanced (counts differ by at most one) and in random order. Returns ``images`` float32
     ``(num_samples, 3, image_size, image_size)`` (NCHW, values in [0, 1] before the noise) and
     ``labels`` int64 ``(num_samples,)``. Use different seeds for the training and test sets.
+    ``region`` draws the same random numbers as ``region=None`` (only the centre's column is
+    rescaled), and ``region=None``, the default, gives the images this function always gave.
     """
     fn = "shapes_dataset"
     N = positive_int(fn, "num_samples", num_samples)
@@ -374,6 +390,10 @@ def shapes_dataset(
         raise TypeError(f"{fn}(): argument 'noise' must be a float, got {type(noise).__name__} {noise!r}")
     if not noise >= 0:
         raise ValueError(f"{fn}(): argument 'noise' must be >= 0, got {noise!r}")
+    if region is not None and not isinstance(region, str):
+        raise TypeError(f"{fn}(): argument 'region' must be None or a str, got {type(region).__name__} {region!r}")
+    if region is not None and region not in SHAPE_REGIONS:
+        raise ValueError(f"{fn}(): argument 'region' must be None, 'left' or 'right', got {region!r}")
     gen = _generator(fn, seed)
     labels = _balanced_labels(N, K, gen)  # (N,)
     r = (0.2 + 0.1 * torch.rand(N, generator=gen)) * S  # (N,) radius in pixels
@@ -381,7 +401,14 @@ def shapes_dataset(
     lo = r + 1.0  # (N,) the centre keeps the object >= 1 pixel away from the border
     hi = (S - 1) - r - 1.0  # (N,)
     cy = lo + (hi - lo) * torch.rand(N, generator=gen)  # (N,)
-    cx = lo + (hi - lo) * torch.rand(N, generator=gen)  # (N,)
+    if region == "left":  # cx in [lo, (S - 1) / 2]: the interval's left half
+        hi_x = torch.full_like(hi, (S - 1) / 2)  # (N,)
+        cx = lo + (hi_x - lo) * torch.rand(N, generator=gen)  # (N,)
+    elif region == "right":  # cx in [(S - 1) / 2, hi]: the interval's right half
+        lo_x = torch.full_like(lo, (S - 1) / 2)  # (N,)
+        cx = lo_x + (hi - lo_x) * torch.rand(N, generator=gen)  # (N,)
+    else:
+        cx = lo + (hi - lo) * torch.rand(N, generator=gen)  # (N,)
     fg = 0.6 + 0.4 * torch.rand(N, 3, generator=gen)  # (N, 3) object colour
     bg = 0.4 * torch.rand(N, 3, generator=gen)  # (N, 3) background colour
     pix = torch.arange(S, dtype=torch.float32)  # (S,) pixel centres

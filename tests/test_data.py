@@ -291,3 +291,40 @@ def test_shapes_dataset_bad_input_messages():
         data.shapes_dataset(4, noise="0.1")
     with pytest.raises(TypeError, match=r"shapes_dataset\(\): argument 'seed' must be an int, got float"):
         data.shapes_dataset(4, seed=1.5)
+
+
+def test_shapes_dataset_region_confines_the_centre_column_to_one_half():
+    # For a square (class 6) the object is exactly the pixels j with |j - cx| <= r, so the middle
+    # of its column range is within half a pixel of the centre cx: with region="left" (cx <= 7.5
+    # for S = 16) it is at most 8, with region="right" (cx >= 7.5) at least 7.
+    S = 16
+    mids = {}
+    for region in (None, "left", "right"):
+        x, y = data.shapes_dataset(400, image_size=S, num_classes=10, seed=11, noise=0.0, region=region)
+        masks = [_object_mask(im) for im, label in zip(x, y.tolist()) if data.SHAPE_CLASSES[label] == "square"]
+        mids[region] = [(l + r) / 2 for _, _, l, r in map(_bbox, masks)]
+        rows = [(t + b) / 2 for t, b, _, _ in map(_bbox, masks)]
+        assert len(masks) == 40 and min(rows) <= 6 and max(rows) >= 9  # the row is not restricted
+    assert max(mids["left"]) <= (S - 1) / 2 + 0.5 and min(mids["left"]) <= 5
+    assert min(mids["right"]) >= (S - 1) / 2 - 0.5 and max(mids["right"]) >= 10
+    assert min(mids[None]) <= 6 and max(mids[None]) >= 9  # unrestricted: both halves
+
+
+def test_shapes_dataset_region_keeps_everything_but_the_column():
+    # Same random numbers: labels, colours and the row of the centre do not depend on the region.
+    base, y0 = data.shapes_dataset(300, image_size=16, num_classes=6, seed=4, noise=0.0)
+    left, y1 = data.shapes_dataset(300, image_size=16, num_classes=6, seed=4, noise=0.0, region="left")
+    assert torch.equal(y0, y1) and torch.equal(base.amax((2, 3)), left.amax((2, 3)))
+    assert torch.equal(base.amin((2, 3)), left.amin((2, 3)))
+    stripes = (y0 == 2) | (y0 == 3)  # their rows depend on the centre's row only
+    on0 = (base == base.amax((1, 2, 3), keepdim=True)).any(1).any(2)[stripes]  # (n, S): rows holding the object
+    on1 = (left == left.amax((1, 2, 3), keepdim=True)).any(1).any(2)[stripes]
+    assert int(stripes.sum()) == 100 and torch.equal(on0, on1)
+    assert not torch.equal(base, left)
+
+
+def test_shapes_dataset_region_bad_input():
+    with pytest.raises(ValueError, match=r"shapes_dataset\(\): argument 'region' must be None, 'left' or 'right', got 'top'"):
+        data.shapes_dataset(4, region="top")
+    with pytest.raises(TypeError, match=r"shapes_dataset\(\): argument 'region' must be None or a str, got int 1"):
+        data.shapes_dataset(4, region=1)
