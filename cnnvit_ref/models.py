@@ -33,11 +33,11 @@ _ALIASES: dict[str, str] = {}
 def _families() -> tuple:
     """Every module that defines presets. A new model family adds itself here."""
     from . import mobilenet, resnet, swin, vit
-    from . import botnet, convit  # chapter 06
+    from . import botnet, convit, vit_hybrid  # chapter 06
     from . import cmt, conformer  # chapter 06 (CMT, Conformer)
     from . import mixer  # chapter 07
 
-    return (resnet, mobilenet, vit, swin, botnet, convit, cmt, conformer, mixer)
+    return (resnet, mobilenet, vit, swin, botnet, convit, vit_hybrid, cmt, conformer, mixer)
 
 
 def preset(fn: Callable[..., nn.Module] | None = None, *, aliases: tuple[str, ...] = ()):
