@@ -7,7 +7,7 @@ Papers
     CVPR 2021. https://arxiv.org/abs/2101.11605 (Fig. 4: the MHSA layer with split relative position
     encodings R_h, R_w; Table 1: the BoT50 architecture and its size at 1024x1024)
     Bello, Zoph, Vaswani, Shlens, Le, "Attention Augmented Convolutional Networks", ICCV 2019.
-    https://arxiv.org/abs/1904.09925 (Sec. 3.2.1: 2-D relative logits, height + width)
+    https://arxiv.org/abs/1904.09925 (the 2-D relative logits, height + width, that BoTNet reuses)
 Official code
     https://gist.github.com/aravindsrinivas/56359b79f0ce4449bcb04ab4b56a57a2 (the authors' MHSA, TF);
     timm's ``timm/layers/bottleneck_attn.py`` (``BottleneckAttn``, ``PosEmbedRel``)
@@ -32,7 +32,7 @@ block of the last stage is a :class:`BoTBlock`: the :class:`cnnvit_ref.resnet.Bo
 ``conv2`` (the 3x3 conv) is a :class:`BottleneckAttn`. The module keeps the name ``conv2``, so the keys
 are ``layer4.{i}.conv2.{qkv.weight, pos_embed.height_rel, pos_embed.width_rel}`` and every other key is
 timm's ``resnet50``'s. The first block of c5 has stride 2: it attends on the 14x14 map (at 224x224)
-and then average-pools 2x2 (the paper's Sec. 4 / Table 1), the other two attend on 7x7.
+and then average-pools 2x2 (the paper's Table 1), the other two attend on 7x7.
 
 Units: MACs, counted by :func:`cnnvit_ref.flops.count_macs` (the relative logits are two matmuls, the
 softmax and the pooling are not multiply-accumulates).
@@ -174,7 +174,8 @@ class BottleneckAttn(nn.Module):
         B, C, H, W = x.shape
         heads, d, d_v = self.num_heads, self.dim_head_qk, self.dim_head_v
         qkv = self.qkv(x)  # (B, 2*heads*d + heads*d_v, H, W)
-        q, k, v = torch.split(qkv, [self.dim_out_qk, self.dim_out_qk, self.dim_out_v], dim=1)
+        sizes = [self.dim_out_qk, self.dim_out_qk, self.dim_out_v]
+        q, k, v = torch.split(qkv, sizes, dim=1)  # (B, heads*d, H, W) twice, (B, heads*d_v, H, W)
         q = q.reshape(B * heads, d, H * W).transpose(1, 2)  # (B*heads, HW, d)
         k = k.reshape(B * heads, d, H * W)  # (B*heads, d, HW): already transposed for q @ k
         v = v.reshape(B * heads, d_v, H * W).transpose(1, 2)  # (B*heads, HW, d_v)

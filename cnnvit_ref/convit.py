@@ -1,11 +1,11 @@
-"""ConViT: a vision transformer whose first layers use gated positional self-attention, initialised to act as convolutions.
+"""ConViT: a vision transformer whose first layers use gated positional self-attention, initialised as convolutions.
 
 Chapter
     06, ``book/06_hybrids.ipynb`` (exercise: ``exercises/06_hybrids/``)
 Papers
     d'Ascoli, Touvron, Leavitt, Morcos, Biroli, Sagun, "ConViT: Improving Vision Transformers with Soft
-    Convolutional Inductive Biases", ICML 2021. https://arxiv.org/abs/2103.10697 (Sec. 3: GPSA, Eq. 5-6
-    the gate, Eq. 7 the locality initialisation; Eq. 8 the nonlocality; Table 1: sizes)
+    Convolutional Inductive Biases", ICML 2021. https://arxiv.org/abs/2103.10697 (Sec. 3: GPSA, its gate
+    and the locality initialisation; Eq. 8: the nonlocality; Table 1: sizes)
     Cordonnier, Loukas, Jaggi, "On the Relationship between Self-Attention and Convolutional Layers",
     ICLR 2020. https://arxiv.org/abs/1911.03584 (positional attention that reproduces a k x k conv)
 Official code
@@ -81,7 +81,7 @@ def relative_positions(grid_size: int, device=None, dtype=None) -> torch.Tensor:
 
 
 def gpsa_attention(content_scores: torch.Tensor, pos_scores: torch.Tensor, gating_param: torch.Tensor) -> torch.Tensor:
-    """GPSA's attention weights (ConViT Eq. 5-6), renormalised over the keys.
+    """GPSA's attention weights (ConViT Sec. 3), renormalised over the keys.
 
     ``content_scores`` (B, heads, N, N): q k^T / sqrt(head_dim); ``pos_scores`` (B or 1, heads, N, N):
     the positional scores r_qk . v_pos; ``gating_param`` (heads,): lambda. Returns (B, heads, N, N)::
@@ -111,7 +111,7 @@ def locality_offsets(num_heads: int) -> torch.Tensor:
 
 
 def local_init_pos_proj(num_heads: int, locality_strength: float = 1.0) -> torch.Tensor:
-    """The locality initialisation of ``pos_proj.weight`` (ConViT Eq. 7; timm's ``local_init``).
+    """The locality initialisation of ``pos_proj.weight`` (ConViT Sec. 3; timm's ``local_init``).
 
     Returns (k^2, 3) for the k x k = floor(sqrt(num_heads))^2 heads on the grid of
     :func:`locality_offsets`: row h = alpha * (2 Delta_x, 2 Delta_y, -1), alpha = ``locality_strength``,
@@ -356,12 +356,12 @@ class ConViT(nn.Module):
     @torch.no_grad()
     def nonlocality(self, x: torch.Tensor) -> torch.Tensor:
         """ConViT Eq. 8 per layer and head on images ``x``: (depth, heads), in patches."""
-        return torch.stack([nonlocality(a, self.config.grid_size) for a in self.attention_maps(x)])
+        return torch.stack([nonlocality(a, self.config.grid_size) for a in self.attention_maps(x)])  # (depth, heads)
 
     @torch.no_grad()
     def gates(self) -> torch.Tensor:
         """sigma(lambda) of every GPSA layer and head, (local_up_to_layer, heads): 1 = positional."""
-        return torch.stack([torch.sigmoid(b.attn.gating_param) for b in self.blocks if b.use_gpsa])
+        return torch.stack([torch.sigmoid(b.attn.gating_param) for b in self.blocks if b.use_gpsa])  # (local, heads)
 
 
 # --------------------------------------------------------------------------------------------
