@@ -7,7 +7,6 @@ identities (translation), and a hand count of the parameters.
 """
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch

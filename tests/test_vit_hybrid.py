@@ -7,7 +7,6 @@ torch twins (F.batch_norm for weight standardization, nn.GroupNorm, F.unfold via
 """
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
