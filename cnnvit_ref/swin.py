@@ -162,23 +162,31 @@ class WindowAttention(nn.Module):
     softmax(q k^T / sqrt(d) + B + mask) v, where B[h, i, j] =
     ``relative_position_bias_table[relative_position_index[i, j], h]`` depends only on the
     offset between tokens i and j ((2M-1)^2 values per head). Input (B * num_windows, M*M, C).
+    ``relative_position_bias=False`` (an ablation, not in timm) drops the table and the index: B = 0,
+    and attention inside a window no longer knows where its tokens are.
     """
 
-    def __init__(self, dim: int, num_heads: int, window_size: int | tuple[int, int] = 7, qkv_bias: bool = True):
+    def __init__(self, dim: int, num_heads: int, window_size: int | tuple[int, int] = 7, qkv_bias: bool = True,
+                 relative_position_bias: bool = True):
         super().__init__()
-        self.window_size = _check_window_attention(dim, num_heads, window_size)
+        self.window_size = _check_window_attention(dim, num_heads, window_size, relative_position_bias)
         self.dim = dim
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         Mh, Mw = self.window_size
         self.window_area = Mh * Mw
-        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * Mh - 1) * (2 * Mw - 1), num_heads))
-        self.register_buffer("relative_position_index", relative_position_index(self.window_size), persistent=False)
+        self.has_relative_position_bias = relative_position_bias
+        if relative_position_bias:
+            self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * Mh - 1) * (2 * Mw - 1), num_heads))
+            self.register_buffer("relative_position_index", relative_position_index(self.window_size),
+                                 persistent=False)
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
-    def relative_position_bias(self) -> torch.Tensor:
-        """The bias added to the attention logits, (heads, M*M, M*M)."""
+    def relative_position_bias(self) -> torch.Tensor | None:
+        """The bias added to the attention logits, (heads, M*M, M*M); None when the layer has none."""
+        if not self.has_relative_position_bias:
+            return None
         N = self.window_area
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]  # (N*N, heads)
         return bias.view(N, N, self.num_heads).permute(2, 0, 1)  # (heads, N, N)
@@ -191,15 +199,17 @@ class WindowAttention(nn.Module):
         qkv = self.qkv(x).reshape(B_ // nW, nW, N, 3, self.num_heads, self.head_dim)  # (B, nW, N, 3, heads, head_dim)
         qkv = qkv.permute(3, 0, 1, 4, 2, 5)  # (3, B, nW, heads, N, head_dim)
         q, k, v = qkv.unbind(0)  # each (B, nW, heads, N, head_dim)
-        attn_bias = self.relative_position_bias()  # (heads, N, N)
+        attn_bias = self.relative_position_bias()  # (heads, N, N) or None
         if mask is not None:
-            attn_bias = attn_bias + mask.unsqueeze(1)  # (nW, heads, N, N)
+            mask = mask.unsqueeze(1)  # (nW, 1, N, N)
+            attn_bias = mask if attn_bias is None else attn_bias + mask  # (nW, heads, N, N)
         x = scaled_dot_product_attention(q, k, v, attn_mask=attn_bias)  # (B, nW, heads, N, head_dim)
         x = x.transpose(2, 3).reshape(B_, N, C)  # (B * nW, N, C)
         return self.proj(x)  # (B * nW, N, C)
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, window_size={self.window_size}, num_heads={self.num_heads}"
+        off = "" if self.has_relative_position_bias else ", relative_position_bias=False"
+        return f"dim={self.dim}, window_size={self.window_size}, num_heads={self.num_heads}{off}"
 
 
 class SwinTransformerBlock(nn.Module):
@@ -219,6 +229,7 @@ class SwinTransformerBlock(nn.Module):
         shift_size: int = 0,
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
+        relative_position_bias: bool = True,
     ):
         super().__init__()
         self.input_resolution, M, s = _check_swin_transformer_block(dim, input_resolution, window_size, shift_size)
@@ -229,7 +240,8 @@ class SwinTransformerBlock(nn.Module):
         self.dim = dim
         self.num_heads = num_heads
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = WindowAttention(dim, num_heads, self.window_size, qkv_bias=qkv_bias)
+        self.attn = WindowAttention(dim, num_heads, self.window_size, qkv_bias=qkv_bias,
+                                    relative_position_bias=relative_position_bias)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         mask = shifted_window_attention_mask(H, W, self.window_size, self.shift_size) if any(self.shift_size) else None
@@ -292,7 +304,8 @@ class PatchMerging(nn.Module):
 
 class SwinTransformerStage(nn.Module):
     """One stage: optional patch merging (stages 2..4), then ``depth`` blocks alternating
-    W-MSA and SW-MSA (shift = window // 2 in every second block)."""
+    W-MSA and SW-MSA (shift = window // 2 in every second block; ``shift=False``, an ablation:
+    W-MSA only)."""
 
     def __init__(
         self,
@@ -305,6 +318,8 @@ class SwinTransformerStage(nn.Module):
         window_size: int = 7,
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
+        shift: bool = True,
+        relative_position_bias: bool = True,
     ):
         super().__init__()
         H, W = input_resolution
@@ -322,9 +337,10 @@ class SwinTransformerStage(nn.Module):
                     self.output_resolution,
                     num_heads,
                     window_size=window_size,
-                    shift_size=0 if i % 2 == 0 else window_size // 2,
+                    shift_size=window_size // 2 if shift and i % 2 == 1 else 0,
                     mlp_ratio=mlp_ratio,
                     qkv_bias=qkv_bias,
+                    relative_position_bias=relative_position_bias,
                 )
                 for i in range(depth)
             ]
@@ -351,7 +367,12 @@ class ClassifierHead(nn.Module):
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SwinConfig:
-    """Hyper-parameters of a Swin Transformer, in timm's argument names (defaults: Swin-T)."""
+    """Hyper-parameters of a Swin Transformer, in timm's argument names (defaults: Swin-T).
+
+    ``shift`` and ``relative_position_bias`` are the course's ablation switches (not timm's): False
+    gives W-MSA in every block / no relative position bias table (and no such keys in the
+    state_dict). The defaults are the paper's model, in timm's layout.
+    """
 
     img_size: int = 224
     patch_size: int = 4
@@ -363,6 +384,8 @@ class SwinConfig:
     window_size: int = 7
     mlp_ratio: float = 4.0
     qkv_bias: bool = True
+    shift: bool = True
+    relative_position_bias: bool = True
 
     def __post_init__(self):
         _check_swin_config(self)
@@ -413,6 +436,8 @@ class SwinTransformer(nn.Module):
                     window_size=cfg.window_size,
                     mlp_ratio=cfg.mlp_ratio,
                     qkv_bias=cfg.qkv_bias,
+                    shift=cfg.shift,
+                    relative_position_bias=cfg.relative_position_bias,
                 )
                 for i in range(len(cfg.depths))
             ]
@@ -430,7 +455,7 @@ class SwinTransformer(nn.Module):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-            elif isinstance(m, WindowAttention):
+            elif isinstance(m, WindowAttention) and m.has_relative_position_bias:
                 nn.init.trunc_normal_(m.relative_position_bias_table, std=0.02)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -564,9 +589,10 @@ def _check_shifted_window_attention_mask(H, W, window_size, shift_size):
     return (Mh, Mw), (sh, sw)
 
 
-def _check_window_attention(dim, num_heads, window_size) -> tuple[int, int]:
+def _check_window_attention(dim, num_heads, window_size, relative_position_bias) -> tuple[int, int]:
     fn = "WindowAttention"
     positive_ints(fn, dim=dim, num_heads=num_heads)
+    _check_bool(fn, "relative_position_bias", relative_position_bias)
     if dim % num_heads:
         raise ValueError(f"{fn}(): dim={dim} must be divisible by num_heads={num_heads}")
     return pair(fn, "window_size", window_size, minimum=1)
@@ -637,6 +663,8 @@ def _check_swin_config(cfg) -> None:
         for v in value:
             positive_int(fn, name, v)
         object.__setattr__(cfg, name, tuple(value))
+    for name in ("shift", "relative_position_bias"):
+        _check_bool(fn, name, getattr(cfg, name))
     if len(cfg.depths) != len(cfg.num_heads):
         raise ValueError(f"{fn}(): depths {cfg.depths} and num_heads {cfg.num_heads} must have the same length")
     if cfg.img_size % cfg.patch_size:
@@ -652,6 +680,11 @@ def _check_swin_config(cfg) -> None:
                 f"{fn}(): stage {i + 1} grid {h}x{h} must be a multiple of window_size={cfg.window_size} "
                 "(padding is not implemented)"
             )
+
+
+def _check_bool(fn: str, name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{fn}(): argument '{name}' must be a bool, got {type(value).__name__} {value!r}")
 
 
 def _swin_model(model_or_name, img_size) -> SwinTransformer:

@@ -352,6 +352,72 @@ def test_tiny_preset_hierarchy_and_training():
     assert losses[-1] < 0.5 * losses[0], (losses[0], losses[-1])
 
 
+# ------------------------------------------------------------------------------ ablation switches
+def test_ablation_defaults_keep_the_paper_model():
+    cfg = SwinConfig()
+    assert cfg.shift is True and cfg.relative_position_bias is True
+    model = models.create("swin_tiny_patch2_window4_32")
+    assert [b.shift_size for s in model.layers for b in s.blocks] == [(0, 0), (2, 2), (0, 0), (2, 2), (0, 0), (0, 0)]
+    assert all(b.attn.has_relative_position_bias for s in model.layers for b in s.blocks)
+
+
+def _stage1_support(model: SwinTransformer) -> torch.Tensor:
+    """Tokens of the stage-1 input whose gradient is non-zero for stage-1 output token (5, 6)."""
+    x = torch.randn(1, 16, 16, 32, generator=generator(13), dtype=DT, requires_grad=True)
+    model.layers[0](x)[0, 5, 6].sum().backward()
+    return x.grad[0].abs().sum(-1) != 0  # (16, 16)
+
+
+def test_shift_false_has_no_shift():
+    torch.manual_seed(0)
+    shifted = models.create("swin_tiny_patch2_window4_32").to(DT)
+    unshifted = models.create("swin_tiny_patch2_window4_32", shift=False).to(DT)
+    for stage in unshifted.layers:
+        for blk in stage.blocks:
+            assert blk.shift_size == (0, 0) and blk.attn_mask is None
+    # same parameters, same keys: only the windows differ
+    assert state_dict_shapes(unshifted) == state_dict_shapes(shifted)
+    # behaviour: two unshifted blocks still see exactly the 4x4 window of the probed token
+    # (rows 4..7, cols 4..7 for token (5, 6)); with the shift the field crosses window borders
+    window = torch.zeros(16, 16, dtype=torch.bool)
+    window[4:8, 4:8] = True
+    assert torch.equal(_stage1_support(unshifted), window)
+    support = _stage1_support(shifted)
+    assert support.sum() > 16 and bool(support[window].all())
+
+
+def test_relative_position_bias_false_has_no_bias():
+    torch.manual_seed(0)
+    with_bias = models.create("swin_tiny_patch2_window4_32")
+    without = models.create("swin_tiny_patch2_window4_32", relative_position_bias=False)
+    keys, keys_off = set(with_bias.state_dict()), set(without.state_dict())
+    tables = {k for k in keys if k.endswith("relative_position_bias_table")}
+    assert len(tables) == 6 and keys_off == keys - tables
+    # by hand: 2 blocks per stage, windows 4x4 -> (2*4-1)^2 = 49 offsets, heads 2, 4, 8
+    assert flops.count_params(with_bias) - flops.count_params(without) == 2 * 49 * (2 + 4 + 8)
+    assert not any("relative_position_index" in name for name, _ in without.named_buffers())
+    assert "relative_position_bias=False" in repr(without.layers[0].blocks[0].attn)
+    # oracle: no bias == the same layer with a zero table
+    wa_off = randomise(WindowAttention(8, 2, 4, relative_position_bias=False).to(DT), seed=14)
+    wa_zero = WindowAttention(8, 2, 4).to(DT)
+    wa_zero.load_state_dict({**wa_off.state_dict(), "relative_position_bias_table": torch.zeros(49, 2, dtype=DT)})
+    x = torch.randn(6, 16, 8, generator=generator(15), dtype=DT)
+    mask = shifted_window_attention_mask(8, 12, 4, 2).to(DT)  # (6, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(wa_off(x), wa_zero(x), rtol=0, atol=1e-14)
+        torch.testing.assert_close(wa_off(x, mask), wa_zero(x, mask), rtol=0, atol=1e-14)
+        # without a bias, attention in a window is blind to where its tokens are: permuting the
+        # tokens permutes the output exactly; a (random) bias breaks this
+        perm = torch.randperm(16, generator=generator(16))
+        torch.testing.assert_close(wa_off(x[:, perm]), wa_off(x)[:, perm], rtol=0, atol=1e-12)
+        wa_on = randomise(WindowAttention(8, 2, 4).to(DT), seed=14)
+        assert (wa_on(x[:, perm]) - wa_on(x)[:, perm]).abs().max() > 1e-3
+    raises(TypeError, SwinConfig, shift=1, must=("SwinConfig", "'shift'", "bool"))
+    raises(TypeError, SwinConfig, relative_position_bias="no", must=("SwinConfig", "'relative_position_bias'", "bool"))
+    raises(TypeError, WindowAttention, 8, 2, 4, relative_position_bias=None,
+           must=("WindowAttention", "'relative_position_bias'", "bool"))
+
+
 # ------------------------------------------------------------------------------ bad input
 def test_bad_input_messages():
     raises(ValueError, window_partition, torch.zeros(1, 8, 10, 2), 4, must=("window_partition", "W=10", "(1, 8, 10, 2)"))
