@@ -22,7 +22,9 @@ from ._validate import check_tensor, fmt_shape
 __all__ = ["feature_take_indices", "check_forward_intermediates"]
 
 
-def feature_take_indices(fn: str, num_features: int, indices: int | Sequence[int] | None = None) -> tuple[list[int], int]:
+def feature_take_indices(
+    fn: str, num_features: int, indices: int | Sequence[int] | None = None
+) -> tuple[list[int], int]:
     """``(take, max_index)``: the absolute positions (0 .. num_features - 1) that ``indices`` selects.
 
     ``None`` -> all; ``n`` -> the last ``n``; ``[0, -1]`` -> the first and the last.

@@ -328,7 +328,7 @@ def ridge_classifier(
     k = _check_ridge(features, labels, num_classes, l2)
     x = _rows(features)  # (n, d)
     n, d = x.shape
-    y = torch.nn.functional.one_hot(labels.long(), k).to(_F64)  # (n, k)
+    y = torch.nn.functional.one_hot(labels.long().to(x.device), k).to(_F64)  # (n, k)
     x_mean, y_mean = x.mean(0), y.mean(0)  # (d,), (k,)
     xc, yc = x - x_mean, y - y_mean  # (n, d), (n, k)
     lam = l2 * (xc * xc).sum() / d
@@ -398,7 +398,7 @@ def _check_features(fn: str, debiased: bool = False, **tensors) -> None:
         check_tensor(fn, name, t, layout="(n, ...)")
         if t.dim() < 2:
             raise ValueError(f"{fn}(): argument '{name}' must be (n, ...) with at least 2 dims, got {fmt_shape(t)}")
-    need, why = (4, "the unbiased HSIC divides by n(n-3)") if debiased else (2, "CKA centres over examples")
+    need, why = (4, "the unbiased HSIC divides by n(n-3)") if debiased else (2, "centring over the examples needs 2")
     _check_examples(fn, need, why, **tensors)
 
 
@@ -415,7 +415,7 @@ def _check_gram(fn: str, unbiased: bool, **grams) -> None:
             raise ValueError(f"{fn}(): argument '{name}' must be a square (n, n) Gram matrix, got {fmt_shape(g)}")
         if not torch.allclose(g, g.T):
             raise ValueError(f"{fn}(): argument '{name}' must be a symmetric Gram matrix (it is not)")
-    need, why = (4, "the unbiased HSIC divides by n(n-3)") if unbiased else (2, "centring needs 2")
+    need, why = (4, "the unbiased HSIC divides by n(n-3)") if unbiased else (2, "centring over the examples needs 2")
     _check_examples(fn, need, why, **grams)
 
 
@@ -454,7 +454,9 @@ def _check_mean_attention_distance(attn, patch_size, num_prefix_tokens) -> int:
         raise ValueError(f"{fn}(): argument 'num_prefix_tokens' must be an int >= 0, got {num_prefix_tokens!r}")
     B, heads, N, M = attn.shape
     if N != M:
-        raise ValueError(f"{fn}(): argument 'attn' must be (B, heads, N, N) with as many keys as queries, got {fmt_shape(attn)}")
+        raise ValueError(
+            f"{fn}(): argument 'attn' must be (B, heads, N, N) with as many keys as queries, got {fmt_shape(attn)}"
+        )
     g = math.isqrt(max(N - num_prefix_tokens, 0))
     if g < 1 or g * g != N - num_prefix_tokens:
         raise ValueError(
@@ -465,14 +467,16 @@ def _check_mean_attention_distance(attn, patch_size, num_prefix_tokens) -> int:
     return g
 
 
+def _check_labels(fn: str, name: str, labels) -> None:
+    check_tensor(fn, name, labels, ndim=1, layout="(n,)")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"{fn}(): argument '{name}' must be an integer tensor of class indices, got dtype {labels.dtype}")
+
+
 def _check_ridge(features, labels, num_classes, l2) -> int:
     fn = "ridge_classifier"
-    check_tensor(fn, "features", features, layout="(n, ...)")
-    check_tensor(fn, "labels", labels, ndim=1, layout="(n,)")
-    if features.dim() < 2:
-        raise ValueError(f"{fn}(): argument 'features' must be (n, ...) with at least 2 dims, got {fmt_shape(features)}")
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"{fn}(): argument 'labels' must be an integer tensor of class indices, got dtype {labels.dtype}")
+    _check_features(fn, features=features)
+    _check_labels(fn, "labels", labels)
     _check_examples(fn, 2, "a probe needs 2", features=features, labels=labels)
     if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not l2 > 0:
         raise ValueError(f"{fn}(): argument 'l2' must be a number > 0, got {l2!r}")
@@ -490,9 +494,7 @@ def _check_ridge(features, labels, num_classes, l2) -> int:
 def _check_linear_probe(train_features, train_labels, test_features, test_labels, l2) -> int:
     fn = "linear_probe"
     check_tensor(fn, "test_features", test_features, layout="(n_test, ...)")
-    check_tensor(fn, "test_labels", test_labels, ndim=1, layout="(n_test,)")
-    if test_labels.is_floating_point() or test_labels.is_complex() or test_labels.dtype == torch.bool:
-        raise TypeError(f"{fn}(): argument 'test_labels' must be an integer tensor of class indices, got dtype {test_labels.dtype}")
+    _check_labels(fn, "test_labels", test_labels)
     _check_examples(fn, 1, "", test_features=test_features, test_labels=test_labels)
     k = _check_ridge(train_features, train_labels, None, l2)
     d_train = math.prod(train_features.shape[1:])
@@ -509,7 +511,7 @@ def _check_linear_probes(train_features, test_features) -> None:
     fn = "linear_probes"
     for name, feats in (("train_features", train_features), ("test_features", test_features)):
         if not isinstance(feats, (list, tuple)) or not feats:
-            raise TypeError(f"{fn}(): argument '{name}' must be a non-empty list of (n, ...) tensors, got {feats!r:.60}")
+            raise TypeError(f"{fn}(): argument '{name}' must be a non-empty list of (n, ...) tensors, got {type(feats).__name__}")
     if len(train_features) != len(test_features):
         raise ValueError(
             f"{fn}(): arguments 'train_features' and 'test_features' must hold the same layers, "

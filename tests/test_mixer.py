@@ -137,7 +137,8 @@ def test_tiny_preset_size_and_it_learns_a_batch():
 def test_bad_input_messages():
     model = models.create("mixer_tiny_patch4_32")
     raises(ValueError, model, torch.zeros(1, 3, 28, 28), must=("PatchEmbed.forward", "(B, 3, 32, 32)", "(1, 3, 28, 28)"))
-    raises(ValueError, model.blocks[0], torch.zeros(1, 49, 64), must=("MixerBlock.forward", "'x'", "(B, 64, 64)", "(1, 49, 64)"))
+    raises(ValueError, model.blocks[0], torch.zeros(1, 49, 64),
+           must=("MixerBlock.forward", "'x'", "(B, 64, 64)", "(1, 49, 64)"))
     raises(ValueError, model.forward_intermediates, torch.zeros(1, 3, 32, 32), indices=[7],
            must=("MlpMixer.forward_intermediates", "'indices'", "7"))
     raises(ValueError, model.forward_intermediates, torch.zeros(1, 3, 32, 32), output_fmt="NHWC", must=("'output_fmt'",))

@@ -185,7 +185,8 @@ def test_float32_inputs_are_computed_in_float64():
     x, y = _xy(n=20)
     a = feature_space_linear_cka(x.float(), y.float(), debiased=True)
     assert a.dtype == DT
-    assert float(a) == pytest.approx(float(feature_space_linear_cka(x.float().double(), y.float().double(), True)), rel=1e-12)
+    same_numbers = feature_space_linear_cka(x.float().double(), y.float().double(), True)
+    assert float(a) == pytest.approx(float(same_numbers), rel=1e-12)  # in float32 it would differ by ~1e-7
 
 
 # ------------------------------------------------------------------------------ minibatch CKA
@@ -207,7 +208,8 @@ def test_one_minibatch_is_the_debiased_full_batch_cka():
     assert out.shape == (3, 2) and out.dtype == DT
     for i, a in enumerate(acts_x):
         for j, b in enumerate(acts_y):
-            assert float(out[i, j]) == pytest.approx(float(cka(gram_linear(a), gram_linear(b), debiased=True)), rel=1e-10)
+            full_batch = cka(gram_linear(a), gram_linear(b), debiased=True)
+            assert float(out[i, j]) == pytest.approx(float(full_batch), rel=1e-10)
 
 
 def test_several_minibatches_against_a_hand_computed_average():
@@ -222,7 +224,8 @@ def test_several_minibatches_against_a_hand_computed_average():
     for i in range(3):
         for j in range(3):
             # Nguyen et al. Eq. 2: (1/k) sum HSIC_1(X_i, Y_i) / sqrt((1/k) sum HSIC_1(X_i, X_i) (1/k) sum ...)
-            xy = sum(_hsic_unbiased_loops(gram_linear(ax[i]), gram_linear(ay[j])) for ax, ay in zip(batches_x, batches_y)) / 3
+            pairs = zip(batches_x, batches_y)
+            xy = sum(_hsic_unbiased_loops(gram_linear(ax[i]), gram_linear(ay[j])) for ax, ay in pairs) / 3
             xx = sum(_hsic_unbiased_loops(gram_linear(ax[i]), gram_linear(ax[i])) for ax in batches_x) / 3
             yy = sum(_hsic_unbiased_loops(gram_linear(ay[j]), gram_linear(ay[j])) for ay in batches_y) / 3
             assert float(got[i, j]) == pytest.approx(xy / math.sqrt(xx * yy), rel=1e-9)
@@ -299,7 +302,8 @@ def test_one_patch_to_the_right_is_exactly_the_patch_size():
     # without renormalising, the half of each row that went to the class token counts as distance 0
     torch.testing.assert_close(mean_attention_distance(attn, 16, renormalize=False), torch.tensor([8.0, 0.0], dtype=DT))
     # a model without a class token
-    torch.testing.assert_close(mean_attention_distance(heads, 7, num_prefix_tokens=0), torch.tensor([7.0, 0.0], dtype=DT))
+    no_cls = mean_attention_distance(heads, 7, num_prefix_tokens=0)
+    torch.testing.assert_close(no_cls, torch.tensor([7.0, 0.0], dtype=DT))
 
 
 def test_attention_distance_of_a_real_vit_is_in_range():
@@ -416,6 +420,35 @@ def test_intermediates_of_the_tiny_presets_feed_minibatch_cka():
     assert m.result().shape == (5, 4) and bool(torch.isfinite(m.result()).all())
 
 
+# ------------------------------------------------------------------------------ on a GPU
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_gives_the_cpu_values_on_the_device():
+    x, y = _xy(n=20)
+    xg, yg = x.cuda(), y.cuda()
+    for fn in (lambda a, b: feature_space_linear_cka(a, b, True), lambda a, b: cka(gram_rbf(a), gram_rbf(b), True)):
+        got = fn(xg, yg)
+        assert got.device.type == "cuda"
+        torch.testing.assert_close(got.cpu(), fn(x, y), rtol=1e-9, atol=1e-12)
+    m_cpu, m_gpu = MinibatchCKA(3), MinibatchCKA(3)
+    for k in range(2):
+        acts = _layers(12, 50 + k)
+        m_cpu.update_state(acts)
+        m_gpu.update_state([a.cuda() for a in acts])
+    torch.testing.assert_close(m_gpu.result().cpu(), m_cpu.result(), rtol=1e-9, atol=1e-12)
+    attn = _with_cls(_one_patch_right(3)[None, None]).cuda()
+    torch.testing.assert_close(mean_attention_distance(attn, 16).cpu(), torch.tensor([16.0], dtype=DT))
+    labels = torch.arange(20) % 3
+    acc = linear_probe(xg, labels, xg, labels.cuda())  # labels may stay on the CPU
+    assert acc.device.type == "cuda" and float(acc) == float(linear_probe(x, labels, x, labels))
+    net = models.create("vit_tiny_patch4_32").eval()
+    img = torch.randn(2, 3, 32, 32, generator=generator(4))
+    with torch.no_grad():
+        cpu = net.forward_intermediates(img, intermediates_only=True)
+        gpu = net.cuda().forward_intermediates(img.cuda(), intermediates_only=True)
+    for a, b in zip(cpu, gpu):
+        torch.testing.assert_close(b.cpu(), a, rtol=1e-4, atol=1e-4)
+
+
 # ------------------------------------------------------------------------------ bad input
 def test_bad_input_messages():
     x, y = _xy(n=10)
@@ -452,7 +485,8 @@ def test_bad_input_messages():
     raises(ValueError, mean_attention_distance, torch.rand(1, 1, 5, 5), 0, must=("'patch_size'",))
 
     labels = torch.arange(10) % 3
-    raises(ValueError, linear_probe, x, labels[:9], x, labels, must=("ridge_classifier", "'features'", "'labels'", "10", "9"))
+    raises(ValueError, linear_probe, x, labels[:9], x, labels,
+           must=("ridge_classifier", "'features'", "'labels'", "10", "9"))
     raises(ValueError, linear_probe, x, labels, x[:, :5], labels, must=("linear_probe", "'test_features'", "10", "5"))
     raises(TypeError, linear_probe, x, labels.double(), x, labels, must=("'labels'", "integer"))
     raises(ValueError, linear_probe, x, labels, x, labels, 0.0, must=("'l2'", "> 0"))
@@ -466,7 +500,8 @@ def test_bad_input_messages():
            must=("'indices'", "holds 4"))
     raises(ValueError, vit.forward_intermediates, torch.zeros(1, 3, 32, 32), output_fmt="NHWC",
            must=("'output_fmt'", "NHWC"))
-    raises(ValueError, vit.forward_intermediates, torch.zeros(1, 3, 28, 28), must=("'x'", "(B, 3, 32, 32)", "(1, 3, 28, 28)"))
+    raises(ValueError, vit.forward_intermediates, torch.zeros(1, 3, 28, 28),
+           must=("'x'", "(B, 3, 32, 32)", "(1, 3, 28, 28)"))
     resnet = models.create("resnet_tiny")
     raises(ValueError, resnet.forward_intermediates, torch.zeros(1, 3, 32, 32), output_fmt="NLC",
            must=("ResNet.forward_intermediates", "'output_fmt'", "['NCHW']"))
