@@ -6,7 +6,7 @@ Papers
     Tolstikhin et al., "MLP-Mixer: An all-MLP Architecture for Vision", NeurIPS 2021.
     https://arxiv.org/abs/2105.01601 (Sec. 2, Eq. 1: the Mixer layer; Table 1: the sizes)
     Raghu et al., "Do Vision Transformers See Like Convolutional Neural Networks?", NeurIPS 2021.
-    https://arxiv.org/abs/2108.08810 (Sec. 8: Mixer's representations resemble ViT's more than ResNet's)
+    https://arxiv.org/abs/2108.08810 (Mixer's representations resemble ViT's more than ResNet's)
 Official code
     https://github.com/google-research/vision_transformer (``vit_jax/models_mixer.py``);
     timm's ``timm/models/mlp_mixer.py`` (the layout mirrored here)

@@ -4,18 +4,18 @@ Chapter
     07, ``book/07_representations.ipynb`` (exercise: ``exercises/07_representations/``)
 Papers
     Raghu, Unterthiner, Kornblith, Zhang, Dosovitskiy, "Do Vision Transformers See Like Convolutional Neural
-    Networks?", NeurIPS 2021. https://arxiv.org/abs/2108.08810 (Sec. 2: minibatch CKA; Sec. 4: attention
-    distance; Sec. 6-7: linear probes, data scale)
+    Networks?", NeurIPS 2021. https://arxiv.org/abs/2108.08810 (Fig. 1-2: minibatch-CKA heatmaps; Fig. 3-4:
+    mean attention distance per head; later sections: linear probes per layer, MLP-Mixer)
     Kornblith, Norouzi, Lee, Hinton, "Similarity of Neural Network Representations Revisited", ICML 2019.
-    https://arxiv.org/abs/1905.00414 (Sec. 3: HSIC, Eq. 3-4: CKA, linear CKA = ||Y^T X||_F^2 / ...; Sec. 2.1:
-    invariances)
+    https://arxiv.org/abs/1905.00414 (Sec. 2.1: invariances; Sec. 3: HSIC, CKA, and
+    <vec(X X^T), vec(Y Y^T)> = ||Y^T X||_F^2)
     Nguyen, Raghu, Kornblith, "Do Wide and Deep Networks Learn the Same Things? Uncovering How Neural Network
-    Representations Vary with Width and Depth", ICLR 2021. https://arxiv.org/abs/2010.15327 (Sec. 3.1, Eq. 2-3:
+    Representations Vary with Width and Depth", ICLR 2021. https://arxiv.org/abs/2010.15327 (Sec. 3.1:
     minibatch CKA, the unbiased HSIC_1)
     Song, Smola, Gretton, Bedo, Borgwardt, "Feature Selection via Dependence Maximization", JMLR 2012
-    (Theorem 3: the unbiased HSIC estimator)
+    (the unbiased HSIC estimator, a U-statistic)
     Dosovitskiy et al., "An Image is Worth 16x16 Words", ICLR 2021. https://arxiv.org/abs/2010.11929
-    (App. D.7, Fig. 7: mean attention distance)
+    (Fig. 7 and App. D.7: mean attention distance)
 Official code
     https://github.com/google-research/google-research/tree/master/representation_similarity (``Demo.ipynb``:
     ``gram_linear``, ``gram_rbf``, ``center_gram``, ``cka``, ``feature_space_linear_cka``)
@@ -32,10 +32,10 @@ authors' reference code above, so that a reader can put the two side by side; ev
 
 HSIC estimators (K, L the n x n Gram matrices of X and Y, H = I - 11^T/n the centring matrix):
 
-    biased    HSIC_0(K, L) = tr(K H L H) / (n-1)^2                                 Kornblith et al. Eq. 2
+    biased    HSIC_0(K, L) = tr(K H L H) / (n-1)^2                                 Kornblith et al. Sec. 3
     unbiased  HSIC_1(K, L) = [tr(K~ L~) + 1^T K~ 1 1^T L~ 1 / ((n-1)(n-2))
                               - 2/(n-2) 1^T K~ L~ 1] / (n(n-3))                   Song et al.; K~ = K, diagonal 0
-    CKA(K, L) = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))                         Kornblith et al. Eq. 4
+    CKA(K, L) = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))                         Kornblith et al. Sec. 3
 
 HSIC_1 is also <U(K), U(L)> / (n(n-3)) with U the "U-centring" of Szekely & Rizzo (2014), which is how the
 reference code (and :func:`center_gram` with ``unbiased=True``) computes it. It needs n >= 4 examples.
@@ -188,7 +188,7 @@ def feature_space_linear_cka(
 class MinibatchCKA:
     """Linear CKA between every layer of one network and every layer of another, over minibatches.
 
-    Nguyen, Raghu & Kornblith 2021, Eq. 2-3 (used by Raghu et al. 2021 for every CKA figure): per minibatch
+    Nguyen, Raghu & Kornblith 2021, Sec. 3.1 (the estimator behind Raghu et al.'s heatmaps): per minibatch
     i of n examples, the unbiased HSIC_1 of each pair of layers; over k minibatches
 
         CKA(X, Y) = sum_i HSIC_1(X_i, Y_i) / sqrt(sum_i HSIC_1(X_i, X_i) * sum_i HSIC_1(Y_i, Y_i))
@@ -351,9 +351,10 @@ def linear_probe(
 ) -> torch.Tensor:
     """Test accuracy (0-d float64 tensor, in [0, 1]) of :func:`ridge_classifier` fitted on the train features.
 
-    Raghu et al. 2021 (Sec. 6, Fig. 12-13) train linear probes on each layer's representation to see how
-    much of the class information a layer already holds; ours is the closed-form ridge regression, not
-    their SGD-trained softmax classifier, which is cheaper and has no learning rate to tune.
+    Raghu et al. 2021 fit linear probes on each layer's representation to see how much of the class
+    information a layer already holds. Ours is closed-form ridge regression on one-hot targets (a
+    least-squares classifier): no learning rate, no epochs, one solve per layer. Its accuracies are
+    comparable between layers and models, not digit for digit with a softmax probe trained by SGD.
     """
     k = _check_linear_probe(train_features, train_labels, test_features, test_labels, l2)
     weight, bias = ridge_classifier(train_features, train_labels, k, l2)  # (k, d), (k,)

@@ -1,6 +1,6 @@
 """Tests of cnnvit_ref.representations (chapter 07) against the papers' formulas, computed independently.
 
-Oracles: the HSIC/CKA definitions written out with an explicit centring matrix (Kornblith et al. 2019, Eq. 2-4),
+Oracles: the HSIC/CKA definitions written out with an explicit centring matrix (Kornblith et al. 2019, Sec. 3),
 the unbiased HSIC as Song et al.'s closed form in plain loops AND as the U-statistic over all 4-tuples of
 distinct examples, numpy's median for the RBF bandwidth, exact invariances (orthogonal maps, isotropic
 scaling), hand-derived attention distances, torch.linalg.lstsq for the ridge probe, and timm's own
@@ -51,7 +51,7 @@ def _orthogonal(d, seed):
 
 # ------------------------------------------------------------------------------ oracles, written from the papers
 def _hsic_biased(K, L):
-    """Kornblith et al. Eq. 2: tr(K H L H) / (n-1)^2 with the explicit centring matrix H."""
+    """Kornblith et al. Sec. 3: tr(K H L H) / (n-1)^2 with the explicit centring matrix H."""
     n = K.shape[0]
     H = torch.eye(n, dtype=DT) - torch.ones(n, n, dtype=DT) / n
     return torch.trace(K @ H @ L @ H) / (n - 1) ** 2
@@ -62,7 +62,7 @@ def _cka_biased(K, L):
 
 
 def _hsic_unbiased_loops(K, L):
-    """Song et al. 2012 (Theorem 3) / Nguyen et al. 2021 Eq. 3, in plain loops over the entries."""
+    """Song et al. 2012 / Nguyen et al. 2021 (Sec. 3.1), in plain loops over the entries."""
     n = K.shape[0]
     Kt = [[0.0 if i == j else float(K[i, j]) for j in range(n)] for i in range(n)]
     Lt = [[0.0 if i == j else float(L[i, j]) for j in range(n)] for i in range(n)]
@@ -74,7 +74,7 @@ def _hsic_unbiased_loops(K, L):
 
 
 def _hsic_u_statistic(K, L):
-    """HSIC_1 as the U-statistic it is (Song et al. 2012, Theorem 3): the mean over all ordered 4-tuples of
+    """HSIC_1 as the U-statistic it is (Song et al. 2012): the mean over all ordered 4-tuples of
     distinct examples of k_ij l_ij + k_ij l_qr - 2 k_ij l_iq (the kernel h symmetrised by the average)."""
     n = K.shape[0]
     total, count = 0.0, 0
@@ -223,7 +223,7 @@ def test_several_minibatches_against_a_hand_computed_average():
     got = m.result()
     for i in range(3):
         for j in range(3):
-            # Nguyen et al. Eq. 2: (1/k) sum HSIC_1(X_i, Y_i) / sqrt((1/k) sum HSIC_1(X_i, X_i) (1/k) sum ...)
+            # Nguyen et al. Sec. 3.1: (1/k) sum HSIC_1(X_i, Y_i) / sqrt((1/k) sum HSIC_1(X_i, X_i) (1/k) sum ...)
             pairs = zip(batches_x, batches_y)
             xy = sum(_hsic_unbiased_loops(gram_linear(ax[i]), gram_linear(ay[j])) for ax, ay in pairs) / 3
             xx = sum(_hsic_unbiased_loops(gram_linear(ax[i]), gram_linear(ax[i])) for ax in batches_x) / 3
@@ -402,6 +402,7 @@ def test_resnet_forward_intermediates_match_timm():
     assert [tuple(t.shape[1:]) for t in inter] == [(64, 16, 16), (32, 8, 8), (64, 4, 4), (128, 2, 2), (256, 1, 1)]
     torch.testing.assert_close(final, GOLD["resnet_final"], rtol=0, atol=1e-10)
     torch.testing.assert_close(final, ref["features"], rtol=0, atol=1e-10)
+    torch.testing.assert_close(inter[-1], model.forward_features(ref["input"]), rtol=0, atol=0)  # no final norm
     for ours, theirs in zip(inter + last2, GOLD["resnet_all"] + GOLD["resnet_last2"]):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-10)
     torch.testing.assert_close(early[0], inter[1], rtol=0, atol=0)  # stopped after layer1
