@@ -19,8 +19,13 @@ if os.path.isdir(os.path.join(ROOT, "cnnvit_grader")) and ROOT not in sys.path:
 from cnnvit_grader import nbgrader_plugins  # noqa: E402
 
 # nbgrader opens the gradebook before anything else and fails ("There was an error accessing the
-# nbgrader database") when its folder is missing, as on a fresh clone.
+# nbgrader database") when its folder is missing, as on a fresh clone. Opening it runs the `alembic`
+# script of nbgrader's environment, found on PATH only when that environment is activated (it is
+# not when the formgrader runs in `.venv/bin/jupyter lab`): its bin/ is put on PATH.
 os.makedirs(os.path.join(ROOT, "grading"), exist_ok=True)
+_bin = os.path.dirname(sys.executable)
+if _bin not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
 
 c.CourseDirectory.root = ROOT
 c.CourseDirectory.course_id = "cnn-vs-vit"

@@ -1,5 +1,5 @@
-"""The grading pipeline end to end: release, autograde, feedback, export (cnnvit_ref.instructor and
-the nbgrader plugins in cnnvit_ref.nbgrader_plugins), on every assignment found in solutions/.
+"""The grading pipeline end to end: release, autograde, feedback, export (cnnvit_grader.instructor,
+the nbgrader plugins and the sandbox of cnnvit_grader), on every assignment found in solutions/.
 
 For each assignment, students are crafted here from its own solution and release notebooks (no
 hand-made copies, so a new assignment is covered without new files), graded in ONE autograde run
@@ -12,7 +12,15 @@ nbgrader's gradebook, the autograde log, the feedback HTML and grades.csv:
 * a kernel killed by ``os._exit`` or a segfault costs that task's tests only, with a reason;
 * delegating to the torch twin or to cnnvit_ref, and patching the checker or torch's oracles,
   score zero on the tasks concerned;
-* feedback shows no hidden test; export has a row, a score and a reason for every student.
+* feedback shows no hidden test; export has a row, a score and a reason for every student;
+* student code is untrusted input (every kernel is sandboxed, the log says so): a *tamperer* who
+  appends code that rebinds every public function to ``lambda *a, **k: True`` to each file of the
+  installed cnnvit_ref scores no more than the same wrong code without the tampering; a *vandal*
+  who deletes the course's solutions/ and exercises/, truncates every gradebook below the course
+  root, writes next to the package, forks until it cannot, fills memory and disk and prints
+  megabytes, changes nothing: the course folder and the package are byte-identical afterwards,
+  its output is capped, and the honest students graded after both attackers score full marks
+  (``a_tamperer`` and ``a_vandal`` are graded first: students are graded in name order).
 
 "Tests of task T" are the test cells whose source (hidden part included) names T or a task whose
 solution uses T; the expected per-cell scores follow from that and from the cells' points.
@@ -22,6 +30,7 @@ from __future__ import annotations
 import ast
 import copy
 import csv
+import hashlib
 import html
 import importlib
 import inspect
@@ -251,10 +260,121 @@ def tampered(nb: NotebookNode) -> NotebookNode:
     return nb
 
 
-def craft_submissions(a: Assignment, folder: Path) -> dict:
+TAMPER_MARK = "# --- appended by a submission (tests/test_grading_pipeline.py) ---"
+TAMPER = f'''
+import glob as _glob, os as _os, cnnvit_ref as _pkg
+_lines = """
+
+{TAMPER_MARK}
+import os as _tamper_os
+if "autograded" in _tamper_os.getcwd():  # inside a grading kernel only: harmless if it ever lands
+    import inspect as _tamper_inspect
+    for _tamper_name, _tamper_value in list(globals().items()):
+        if _tamper_inspect.isfunction(_tamper_value) and not _tamper_name.startswith("_"):
+            globals()[_tamper_name] = lambda *a, **k: True
+"""
+for _path in _glob.glob(_os.path.join(_os.path.dirname(_pkg.__file__), "*.py")):
+    try:
+        with open(_path, "a") as _f:
+            _f.write(_lines)
+    except OSError as _e:
+        print("could not tamper with", _path, type(_e).__name__)
+'''
+
+
+def wrong(nb: NotebookNode, a: Assignment, task: str, *, tamper: bool = False) -> NotebookNode:
+    """The task is wrong (returns ``torch.zeros(1)``); with ``tamper``, its cell first appends, to every
+    file of the installed cnnvit_ref, lines that rebind each public function to ``lambda *a, **k: True``."""
+    cell = _cell(nb, a.tasks[task])
+    cell.source = ((TAMPER + "\n\n" if tamper else "") + cell.source
+                   + f"\n\n\ndef {task}(*args, **kwargs):  # wrong\n    import torch\n    return torch.zeros(1)\n")
+    return nb
+
+
+VANDAL = '''
+import glob, os, shutil, cnnvit_ref
+roots = [COURSE]  # the course folder, known to the attacker, and any course folder above the kernel
+here = os.getcwd()
+while here != os.path.dirname(here):
+    if os.path.exists(os.path.join(here, "nbgrader_config.py")):
+        roots.append(here)
+    here = os.path.dirname(here)
+done = []
+for root in roots:
+    for folder in ("solutions", "exercises", os.path.join("grading", "submitted")):
+        if os.path.isdir(os.path.join(root, folder)):
+            shutil.rmtree(os.path.join(root, folder), ignore_errors=True)
+            done.append(folder)
+    for db in glob.glob(os.path.join(root, "**", "gradebook.db"), recursive=True):
+        try:
+            open(db, "w").close()
+            done.append(db)
+        except OSError:
+            pass
+try:
+    open(os.path.join(os.path.dirname(os.path.dirname(cnnvit_ref.__file__)), "VANDAL_WAS_HERE"), "w").close()
+    done.append("VANDAL_WAS_HERE")
+except OSError:
+    pass
+print("vandal did:", done)
+'''
+
+# Bounded, so that even without a sandbox it cannot take the machine down: 2000 processes, 16 GB of
+# (untouched) memory, 2 GB of disk, 3 MB of output -- each above the course's caps.
+HOG = '''
+import os, time
+forks = 0
+try:
+    for _ in range(2000):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(0.5)
+            os._exit(0)
+        forks += 1
+except OSError:
+    pass
+for _ in range(forks):
+    os.wait()
+hoard = []
+try:
+    for _ in range(64):
+        hoard.append(bytearray(256 * 2**20))
+except MemoryError:
+    pass
+memory_mb = 256 * len(hoard)
+del hoard
+disk_mb = 0
+try:
+    for i in range(2048):
+        with open(f"/tmp/cnnvit-fill-{os.getpid()}-{i}", "wb") as f:
+            f.write(b"x" * 2**20)
+        disk_mb += 1
+except OSError:
+    pass
+for i in range(disk_mb + 1):
+    if os.path.exists(f"/tmp/cnnvit-fill-{os.getpid()}-{i}"):
+        os.remove(f"/tmp/cnnvit-fill-{os.getpid()}-{i}")
+print(f"HOG forks={forks} memory_mb={memory_mb} disk_mb={disk_mb}")
+'''
+PRINTER = "for i in range(3000):\n    print(str(i).rjust(999, 'y'))  # 3 MB of output\n"
+
+
+def vandalising(nb: NotebookNode, a: Assignment, course: Path) -> NotebookNode:
+    """The solution, with three extra cells after the first solution cell: the vandal, the hog, the printer."""
+    first = _cell(nb, next(iter(a.tasks.values())))
+    at = nb.cells.index(first) + 1
+    extra = [VANDAL.replace("COURSE", repr(str(course))), HOG, PRINTER]
+    nb.cells[at:at] = [nbformat.v4.new_code_cell(src) for src in extra]
+    return nb
+
+
+def craft_submissions(a: Assignment, folder: Path, course: Path) -> dict:
     """Write the crafted students into ``folder``; return what each one should score.
 
-    Five graded students (one nbgrader run each, so an assignment costs 6 notebook executions):
+    Eight graded students (one nbgrader run each, so an assignment costs 9 notebook executions):
+    ``a_tamperer`` (the first task wrong and tampering, see :func:`wrong`; it must score no more
+    than ``a_wrong``, the same wrong code without the tampering) and ``a_vandal`` (the solution, see
+    :func:`vandalising`), graded first, then
     ``solution``, ``blank``, ``tampered``; ``incidents``: the solution with an endless loop in one
     task and ``os._exit`` in another task's cell (each costs its own tests; a segfault and a cell
     stuck past nbgrader's time limit are tested on tiny notebooks below: the same re-run);
@@ -271,7 +391,11 @@ def craft_submissions(a: Assignment, folder: Path) -> dict:
         with_prefix(incidents, a.tasks[task], "import os; os._exit(1)  # kills the kernel")
     delegated = set(order[0::2])
     cheater = delegating(patching(filled(a), a, set(order) - delegated), a, delegated)
+    tamper_task = order[0]
     plan: dict[str, tuple[NotebookNode, dict[str, float]]] = {
+        "a_tamperer": (wrong(filled(a), a, tamper_task, tamper=True), None),  # compared with a_wrong
+        "a_wrong": (wrong(filled(a), a, tamper_task), None),
+        "a_vandal": (vandalising(filled(a), a, course), a.expected(set())),
         "solution": (copy.deepcopy(a.source), a.expected(set())),
         "blank": (copy.deepcopy(a.release), {g: 0.0 for g in a.points}),
         "tampered": (tampered(filled(a)), a.expected(set())),
@@ -292,6 +416,7 @@ def craft_submissions(a: Assignment, folder: Path) -> dict:
         "loop_task": loop_task,
         "crash_cells": [a.tasks[t] for t in crash_tasks],
         "delegated": sorted(delegated),
+        "tamper_task": tamper_task,
     }
 
 
@@ -309,6 +434,24 @@ def course_copy(dest: Path, assignments: list[str]) -> Path:
     return dest
 
 
+def course_digest(root: Path) -> dict[str, str]:
+    """sha256 of every file of the course copy outside grading/ (what an instructor must not lose)."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] != "grading"}
+
+
+def package_tampered() -> list[str]:
+    """Files of the real cnnvit_ref that carry the tamperer's lines; they are cut off again here, so
+    that a failing run does not leave the checkout changed (other tests would fail for that reason)."""
+    hit = []
+    for path in sorted((ROOT / "cnnvit_ref").glob("*.py")):
+        text = path.read_text()
+        if TAMPER_MARK in text:
+            hit.append(path.name)
+            path.write_text(text[: text.index(TAMPER_MARK)].rstrip("\n") + "\n")
+    return hit
+
+
 def instructor_cli(root: Path, *args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cnnvit_grader.instructor", "--root", str(root), *args],
                           capture_output=True, text=True, timeout=timeout)
@@ -321,7 +464,8 @@ def grade_everything(folder: Path, name: str) -> dict:
     a = load_assignment(root, name)
     subs = folder / "submissions"
     subs.mkdir()
-    plan = craft_submissions(a, subs)
+    plan = craft_submissions(a, subs, root)
+    course_before = course_digest(root)
     steps = {}
     for step, args in [
         ("autograde", ["autograde", name, "--submissions", str(subs), "--jobs", "2",
@@ -339,9 +483,22 @@ def grade_everything(folder: Path, name: str) -> dict:
                 scores[student] = {g: gb.find_grade(g, a.notebook, name, student).score for g in a.points}
             except MissingEntry:
                 scores[student] = None
+    with Gradebook(db) as gb:
+        gradebook_students = sorted(s.id for s in gb.students)
     log_path = root / "grading" / f"{name}_autograde_log.csv"
     grades_path = root / "grading" / "grades.csv"
+    vandal_nb = root / "grading" / "autograded" / "a_vandal" / name / f"{a.notebook}.ipynb"
+    vandal_out = ""
+    if vandal_nb.is_file():
+        vandal_out = "".join(o.get("text", "") for c in nbformat.read(vandal_nb, as_version=4).cells
+                             if c.cell_type == "code" for o in c.get("outputs", []))
     return {
+        "course_changed": course_before != course_digest(root),
+        "package_tampered": package_tampered(),
+        "vandal_marker": (ROOT / "VANDAL_WAS_HERE").exists(),
+        "vandal_notebook_bytes": vandal_nb.stat().st_size if vandal_nb.is_file() else None,
+        "vandal_output": vandal_out[:20000],
+        "gradebook_students": gradebook_students,
         "root": str(root),
         "plan": plan,
         "steps": steps,
@@ -472,7 +629,61 @@ def test_every_student_is_in_the_log(graded):
         assert list(row) == list(instructor.LOG_FIELDS)
         assert float(row["max_score"]) == float(log["solution"]["max_score"])
         assert float(row["seconds"]) >= 0
+        assert row["mode"] == "sandbox", row  # which mode graded each student
+    assert set(graded["gradebook_students"]) == set(log)  # a gradebook row each, graded or not
     print("\n" + graded["steps"]["autograde"]["output"])  # wall and CPU seconds per student (-s shows it)
+
+
+# --------------------------------------------------------------------------------------------
+# Student code is untrusted input: the sandbox
+# --------------------------------------------------------------------------------------------
+def test_a_tamperer_scores_no_more_than_its_wrong_code(graded):
+    """Appending `lambda *a, **k: True` rebinds to the package's files fails (read-only snapshot);
+    the wrong task scores what it scores without the tampering."""
+    assert not graded["package_tampered"], f"the tamperer changed cnnvit_ref/{graded['package_tampered']}"
+    tamperer, honest_wrong = graded["scores"]["a_tamperer"], graded["scores"]["a_wrong"]
+    assert tamperer is not None and honest_wrong is not None, graded["log_by_student"]
+    more = {g: (tamperer[g], honest_wrong[g]) for g in tamperer if tamperer[g] > honest_wrong[g]}
+    assert not more, f"the tamperer scored more than the same wrong code: {more}"
+    task = graded["plan"]["tamper_task"]
+    a = load_assignment(Path(graded["root"]), graded["name"])
+    own = [g for g in a.points if g.rsplit("_", 1)[0] == task]  # its own tests: <task>_visible, <task>_hidden
+    assert own and all(tamperer[g] == 0 for g in own), (own, tamperer)
+    row = graded["log_by_student"]["a_tamperer"]
+    assert float(row["score"]) < float(row["max_score"]), row
+
+
+def test_a_vandal_changes_nothing_of_the_instructors(graded):
+    assert not graded["course_changed"], "the course folder (solutions/, exercises/, config) changed"
+    assert not graded["vandal_marker"], "a submission wrote next to the package"
+    out = graded["vandal_output"]
+    assert "vandal did: []" in out, out[:2000]  # nothing to delete, nothing to truncate
+    assert_cell_scores(graded, "a_vandal")  # its answers are right: full marks
+    assert graded["log_by_student"]["a_vandal"]["status"] == "ok", graded["log_by_student"]["a_vandal"]
+
+
+def test_fork_bomb_memory_disk_and_output_hit_the_caps(graded):
+    from cnnvit_grader.sandbox import Sandbox
+
+    caps = Sandbox(config=instructor._config(Path(graded["root"])))
+    hog = re.search(r"HOG forks=(\d+) memory_mb=(\d+) disk_mb=(\d+)", graded["vandal_output"])
+    assert hog, graded["vandal_output"][:2000]
+    forks, memory_mb, disk_mb = map(int, hog.groups())
+    assert 0 < forks < caps.processes, forks
+    assert memory_mb < caps.memory_mb, memory_mb
+    assert disk_mb <= caps.disk_mb, disk_mb
+    assert "output cut here" in graded["vandal_output"]
+    # 3 MB printed; the autograded notebook keeps the cap plus the notebook itself
+    assert graded["vandal_notebook_bytes"] < caps.output_kb * 1024 + 600_000, graded["vandal_notebook_bytes"]
+
+
+def test_honest_work_graded_after_the_attackers_scores_full_marks(graded):
+    """Students are graded in name order, two at a time: `solution` starts after `a_tamperer` and
+    `a_vandal` (and three others) have finished."""
+    log = graded["log_by_student"]
+    order = sorted(log)
+    assert order.index("a_tamperer") < order.index("a_vandal") < order.index("solution") - 2
+    assert_cell_scores(graded, "solution")
 
 
 def test_export_has_one_row_per_student_with_reasons(graded):
