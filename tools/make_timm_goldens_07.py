@@ -13,7 +13,9 @@ Writes, in float64 and eval mode:
 * ``tests/fixtures/timm_intermediates_vit_resnet.pt``: timm's ``forward_intermediates`` of the ViT and
   ResNet of the existing goldens ``vit_tiny.pt`` and ``timm_resnet50_tiny.pt`` (same weights, same input).
 
-Made with timm 1.0.29.dev0 (source of huggingface/pytorch-image-models @aa4b585), torch 2.13 CPU.
+Made with timm 1.0.29.dev0 (source of huggingface/pytorch-image-models @aa4b585), torch 2.13 CPU. timm's
+package imports torchvision at import time; on a machine without it, a stand-in module that only satisfies
+those imports was put on the path (MlpMixer, VisionTransformer and ResNet call nothing from torchvision).
 """
 from __future__ import annotations
 
