@@ -33,11 +33,15 @@ The comparisons themselves call torch's C methods through ``torch._C.TensorBase`
 type) and ``torch._C._VariableFunctions`` (read-only), and refuse tensor subclasses, so rebinding
 ``torch.Tensor.any``, ``torch.isnan`` or an operator from the notebook cannot bend a comparison.
 
-Threat model, stated honestly: student code runs in the grader's Python process (nbgrader is
-not a sandbox). These checks stop rebinding and monkeypatching from the notebook; they do not
-stop a student who rewrites files on the grading machine or patches the import system itself
-(e.g. ``importlib.reload = lambda m: m`` defeats the idiom above; the instructor's autograde log
-flags such code for review, see ``cnnvit_ref.instructor``).
+Threat model, stated honestly: student code runs in the same Python process as the test cells
+(the notebook's kernel). These checks stop rebinding and monkeypatching from the notebook; they do
+not stop a student who patches the import system itself (e.g. ``importlib.reload = lambda m: m``
+defeats the idiom above; the instructor's autograde log flags such code for review, see
+``cnnvit_grader.instructor``). Files and the machine are not this module's concern: at grading,
+every kernel runs in a sandbox (``cnnvit_grader.sandbox``, bubblewrap) whose only ``cnnvit_ref`` is
+a read-only snapshot taken before the first student ran, with no network and nothing else of the
+course visible, so a submission cannot rewrite this file, the package, the course folder or the
+gradebook (see the README's instructor section).
 """
 from __future__ import annotations
 
