@@ -201,9 +201,8 @@ class MlpMixer(nn.Module):
             if i in take:
                 intermediates.append(self.norm(x) if norm else x)
         if output_fmt == "NCHW":
-            intermediates = [
-                y.reshape(B, gh, gw, -1).permute(0, 3, 1, 2).contiguous() for y in intermediates
-            ]  # each (B, D, gh, gw)
+            grid = (B, gh, gw, -1)
+            intermediates = [y.reshape(grid).permute(0, 3, 1, 2).contiguous() for y in intermediates]  # (B, D, gh, gw)
         if intermediates_only:
             return intermediates
         return self.norm(x), intermediates

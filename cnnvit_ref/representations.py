@@ -108,7 +108,7 @@ def _unbiased_dot(xty_sq: torch.Tensor, sq_x: torch.Tensor, sq_y: torch.Tensor, 
     tr(K~ L~) = ||X^T Y||_F^2 - sq_x . sq_y. Put into Song et al.'s formula (times n(n-3)):
     ||X^T Y||^2 - sq_x . sq_y (1 + 2/(n-2)) + sum(sq_x) sum(sq_y) / ((n-1)(n-2)).
     """
-    return xty_sq - n / (n - 2) * (sq_x @ sq_y) + sq_x.sum() * sq_y.sum() / ((n - 1) * (n - 2))
+    return xty_sq - n / (n - 2) * (sq_x @ sq_y) + sq_x.sum() * sq_y.sum() / ((n - 1) * (n - 2))  # () scalar
 
 
 def gram_linear(x: torch.Tensor) -> torch.Tensor:
@@ -471,7 +471,9 @@ def _check_mean_attention_distance(attn, patch_size, num_prefix_tokens) -> int:
 def _check_labels(fn: str, name: str, labels) -> None:
     check_tensor(fn, name, labels, ndim=1, layout="(n,)")
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"{fn}(): argument '{name}' must be an integer tensor of class indices, got dtype {labels.dtype}")
+        raise TypeError(
+            f"{fn}(): argument '{name}' must be an integer tensor of class indices, got dtype {labels.dtype}"
+        )
 
 
 def _check_ridge(features, labels, num_classes, l2) -> int:
@@ -512,7 +514,9 @@ def _check_linear_probes(train_features, test_features) -> None:
     fn = "linear_probes"
     for name, feats in (("train_features", train_features), ("test_features", test_features)):
         if not isinstance(feats, (list, tuple)) or not feats:
-            raise TypeError(f"{fn}(): argument '{name}' must be a non-empty list of (n, ...) tensors, got {type(feats).__name__}")
+            raise TypeError(
+                f"{fn}(): argument '{name}' must be a non-empty list of (n, ...) tensors, got {type(feats).__name__}"
+            )
     if len(train_features) != len(test_features):
         raise ValueError(
             f"{fn}(): arguments 'train_features' and 'test_features' must hold the same layers, "
