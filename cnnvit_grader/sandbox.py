@@ -377,6 +377,20 @@ def sandbox_root_pid(bwrap_pid: int, timeout: float = 30.0) -> int:
 # --------------------------------------------------------------------------------------------
 # The kernel manager nbgrader uses
 # --------------------------------------------------------------------------------------------
+NO_SANDBOX_MESSAGE = (
+    "cannot start the student's kernel in the sandbox: {problem}. Student code is untrusted input and "
+    "runs only in bubblewrap (Linux with user namespaces). To grade without it (student code then runs "
+    "with your rights), pass --Sandbox.enabled=False to nbgrader, or --no-sandbox to make autograde.")
+
+
+def _python_of(launch_cmd: list[str]) -> str | None:
+    """The kernel's Python in a launch command (the argv[0] in the launcher's JSON)."""
+    try:
+        return json.loads(launch_cmd[-1])["argv"][0]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """Starts the kernel under bubblewrap (or, with ``c.Sandbox.enabled = False``, only with the
     resource limits), with ZeroMQ over IPC sockets inside the sandbox (see the module docstring)."""
@@ -394,6 +408,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     # the command -------------------------------------------------------------------------
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
+        if self.sandbox.enabled and find_bwrap(self.sandbox.bwrap) is None:
+            raise RuntimeError(NO_SANDBOX_MESSAGE.format(problem=sandbox_problem(self.sandbox)))
         python = cmd[0] if os.path.isabs(cmd[0]) else (shutil.which(cmd[0]) or sys.executable)
         env = dict(os.environ)
         env.update(self._launch_args.get("env") or {})
@@ -426,7 +442,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         proc = self.provisioner.process
         threading.Thread(target=self._drain, args=(proc.stderr,), daemon=True).start()
         if self.sandbox.enabled:
-            root = sandbox_root_pid(proc.pid)
+            try:
+                root = sandbox_root_pid(proc.pid)
+            except RuntimeError:
+                problem = sandbox_problem(self.sandbox, _python_of(kernel_cmd))
+                raise RuntimeError(NO_SANDBOX_MESSAGE.format(problem=problem or self.kernel_stderr()[-500:]))
             # nbgrader's side of the sockets: the kernel's own /scratch, seen from outside
             self.ip = f"/proc/{root}/root{_SOCKETS}/k"
 

@@ -190,3 +190,12 @@ def test_autograde_refuses_without_a_sandbox_unless_told(tmp_path, monkeypatch):
         instructor.autograde(course, "01_x", tmp_path / "inbox")
     message = str(err.value)
     assert "cannot be sandboxed" in message and "--no-sandbox" in message and "no bwrap executable" in message
+
+
+def test_plain_nbgrader_without_a_sandbox_says_why_and_how():
+    """`nbgrader autograde` (no instructor command) where bwrap is missing: a clear error, not a hang."""
+    sandbox._PROBED.clear()
+    with pytest.raises(RuntimeError) as err:
+        run_cells("print('never runs')", bwrap="/nonexistent/bwrap")
+    assert "cannot start the student's kernel in the sandbox" in str(err.value)
+    assert "--Sandbox.enabled=False" in str(err.value) and "no bwrap executable" in str(err.value)

@@ -5,7 +5,8 @@
 
 Sections: ops (reference ops vs their torch twins, same inputs), counting (MACs of Swin-B at 224 on the meta
 device: time and peak RSS, in a fresh process), chapters (each book chapter executed on its own), book (the
-strict build from a clean cache), autograde (seconds per submission of the reference solution).
+strict build from a clean cache), autograde (seconds per submission of the reference solution, sandboxed
+and with --no-sandbox).
 
 Timings are medians of repeated runs after a warm-up; machines are noisy, which is why budgets are checked
 here and not by timed tests.
@@ -180,36 +181,62 @@ def bench_book() -> list[dict]:
     return [{"seconds": dt, "exit": res.returncode}]
 
 
+def _autograde_course(tmp: Path, assignment: str, sol: Path, students: int, no_sandbox: bool) -> dict:
+    """Grade ``students`` copies of the reference solution in a throwaway course; per-student seconds."""
+    course = tmp / ("course-plain" if no_sandbox else "course-sandboxed")  # its own gradebook and grading/
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
+    inbox = tmp / ("inbox-plain" if no_sandbox else "inbox-sandboxed")
+    inbox.mkdir()
+    for i in range(students):
+        shutil.copy(sol, inbox / f"student{i}.ipynb")
+    cli = [PY, "-m", "cnnvit_grader.instructor", "--root", str(course)]
+    subprocess.run([*cli, "release", assignment], capture_output=True, text=True, check=True)
+    t0 = time.perf_counter()
+    res = subprocess.run([*cli, "autograde", assignment, "--submissions", str(inbox), "--jobs", "2",
+                          *(["--no-sandbox"] if no_sandbox else [])], capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    log = course / "grading" / f"{assignment}_autograde_log.csv"
+    rows = list(csv.DictReader(log.open())) if log.is_file() else []
+    return {"exit": res.returncode, "seconds_total": dt, "per_student": [float(r["seconds"]) for r in rows],
+            "scores": sorted({f"{r['score']}/{r['max_score']}" for r in rows}),
+            "modes": sorted({r.get("mode", "") for r in rows}), "error": res.stderr[-500:] if res.returncode else ""}
+
+
 def bench_autograde(students: int = 4) -> list[dict]:
-    print(f"\n[autograde] the reference solution submitted by {students} students, per assignment, 2 jobs "
-          "(budget 20 s per student's assignment)")
+    print(f"\n[autograde] the reference solution submitted by {students} students, per assignment, 2 jobs, "
+          "sandboxed (bubblewrap) and --no-sandbox, in the order plain, sandboxed, sandboxed, plain; "
+          "budget 20 s per student's assignment, sandbox < 10 % dearer")
     out = []
     for sol in sorted((ROOT / "solutions").glob("[0-9][0-9]_*/[0-9][0-9]_*.ipynb")):
         assignment = sol.parent.name
-        with tempfile.TemporaryDirectory() as tmp:
-            course = Path(tmp) / "course"  # a throwaway course: its own gradebook and grading/ folder
-            course.mkdir()
-            shutil.copy(ROOT / "nbgrader_config.py", course)
-            shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
-            inbox = Path(tmp) / "inbox"
-            inbox.mkdir()
-            for i in range(students):
-                shutil.copy(sol, inbox / f"student{i}.ipynb")
-            cli = [PY, "-m", "cnnvit_ref.instructor", "--root", str(course)]
-            subprocess.run([*cli, "release", assignment], capture_output=True, text=True, check=True)
-            t0 = time.perf_counter()
-            res = subprocess.run([*cli, "autograde", assignment, "--submissions", str(inbox), "--jobs", "2"],
-                                 capture_output=True, text=True)
-            dt = time.perf_counter() - t0
-            log = course / "grading" / f"{assignment}_autograde_log.csv"
-            rows = list(csv.DictReader(log.open())) if log.is_file() else []
-        per_student = [float(r["seconds"]) for r in rows]
-        scores = sorted({f"{r['score']}/{r['max_score']}" for r in rows})
-        worst = max(per_student, default=float("nan"))
-        print(f"  {assignment:<20} exit {res.returncode}  scores {', '.join(scores)}  {dt:6.1f} s wall for {students}; "
-              f"per student {statistics.median(per_student) if per_student else float('nan'):5.1f} s median, "
-              f"{worst:5.1f} s max  {'ok' if worst <= 20 else 'OVER BUDGET'}")
-        out.append({"assignment": assignment, "seconds_total": dt, "per_student": per_student, "scores": scores})
+        runs: dict[str, list[dict]] = {"plain": [], "sandboxed": []}
+        for mode in ("plain", "sandboxed", "sandboxed", "plain"):  # ABBA: drift in load cancels out
+            with tempfile.TemporaryDirectory() as tmp:
+                runs[mode].append(_autograde_course(Path(tmp), assignment, sol, students,
+                                                    no_sandbox=(mode == "plain")))
+        per = {m: [x for r in rs for x in r["per_student"]] for m, rs in runs.items()}
+        med = {m: statistics.median(v) if v else float("nan") for m, v in per.items()}
+        worst = max((x for v in per.values() for x in v), default=float("nan"))
+        overhead = med["sandboxed"] / med["plain"] - 1
+        exits = {r["exit"] for rs in runs.values() for r in rs}
+        scores = sorted({s for rs in runs.values() for r in rs for s in r["scores"]})
+        print(f"  {assignment:<20} exit {','.join(map(str, sorted(exits)))}  scores {', '.join(scores)}  per student "
+              f"(median of {len(per['sandboxed'])}): sandboxed {med['sandboxed']:5.1f} s, no sandbox "
+              f"{med['plain']:5.1f} s, sandbox {overhead:+.0%}  "
+              f"{'ok' if worst <= 20 and overhead < 0.10 else 'OVER BUDGET'}")
+        for rs in runs.values():
+            for r in rs:
+                if r["error"]:
+                    print("    " + r["error"].replace("\n", "\n    "))
+        out.append({"assignment": assignment, "runs": runs, "median_sandboxed": med["sandboxed"],
+                    "median_plain": med["plain"], "overhead": overhead})
+    if out:
+        sandboxed = statistics.median(o["median_sandboxed"] for o in out)
+        plain = statistics.median(o["median_plain"] for o in out)
+        print(f"  all assignments: {sandboxed:.1f} s per honest submission sandboxed, {plain:.1f} s without "
+              f"({sandboxed / plain - 1:+.0%})")
     return out
 
 
