@@ -137,8 +137,8 @@ def sandbox_problem(sandbox: Sandbox | None = None, python: str | None = None) -
                    "package) or Debian's bubblewrap")
     else:
         with tempfile.TemporaryDirectory(prefix="cg-probe-") as tmp:
-            snap = take_snapshot(_package_dirs(python).get(sandbox.package), Path(tmp) / "pkg") \
-                if _package_dirs(python).get(sandbox.package) else None
+            package = _package_dirs(python, (sandbox.package,)).get(sandbox.package)
+            snap = take_snapshot(package, Path(tmp) / "pkg") if package else None
             code = "import sys; print('sandbox-ok')"
             cmd = bwrap_command(sandbox, [python, "-c", code], snapshot=snap, python=python,
                                 uid=_kernel_uid(), cwd=SCRATCH)
@@ -192,21 +192,29 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def _read_only_dirs(python: str) -> list[str]:
-    """Folders bound read-only: the system's, the Python installation's and the environment's."""
+def _read_only_dirs(python: str, forbidden: tuple[str, ...] = ()) -> list[str]:
+    """Folders bound read-only: the system's, the Python installation's and the environment's, and
+    any other folder on the kernel's ``sys.path`` (e.g. a user site) unless it holds a ``forbidden``
+    folder (the course: an old-style editable install puts the checkout on ``sys.path``; the package
+    itself is bound from its snapshot)."""
     layout = _python_layout(python)
-    dirs = [d for d in _SYSTEM_DIRS if os.path.lexists(d)]
-    wanted = [layout["base_prefix"], layout["prefix"], layout["exec_prefix"], os.path.dirname(layout["executable"])]
-    wanted += [p for p in layout["path"] if os.path.isabs(p) and os.path.exists(p)]
-    out: list[str] = []
-    for d in sorted({os.path.realpath(w) for w in wanted} | {os.path.abspath(w) for w in wanted}, key=len):
-        if any(_inside(d, o) for o in out) or any(_inside(d, s) for s in _SYSTEM_DIRS if os.path.isdir(s)
-                                                   and not os.path.islink(s)):
-            continue
-        if d in ("/", "") or not os.path.isdir(d):
-            continue
-        out.append(d)
-    return dirs + out
+    forbidden = tuple(os.path.realpath(f) for f in forbidden)
+    prefixes = [layout["base_prefix"], layout["prefix"], layout["exec_prefix"], os.path.dirname(layout["executable"])]
+    others = [p for p in layout["path"] if os.path.isabs(p) and os.path.exists(p)]
+    out: list[str] = [d for d in _SYSTEM_DIRS if os.path.lexists(d)]
+    real_system = [s for s in _SYSTEM_DIRS if os.path.isdir(s) and not os.path.islink(s)]
+    for group, must in ((prefixes, True), (others, False)):
+        for d in sorted({os.path.realpath(w) for w in group} | {os.path.abspath(w) for w in group}, key=len):
+            if d in ("/", "") or not os.path.isdir(d) or any(_inside(d, o) for o in out if o not in _SYSTEM_DIRS) \
+                    or any(_inside(d, s) for s in real_system):
+                continue
+            hidden = [f for f in forbidden if _inside(f, d)]
+            if hidden and must:
+                raise RuntimeError(f"sandbox: {hidden[0]} lies inside {d}, which the kernel needs (its Python "
+                                   "installation): keep the course folder outside the environment")
+            if not hidden:
+                out.append(d)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,11 +315,7 @@ def bwrap_command(sandbox: Sandbox, argv: list[str], *, snapshot: str | os.PathL
     else:  # root: the launcher needs setuid/setgid once, then has nothing
         cmd += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     mounts: list[tuple[str, str]] = []  # (source, destination), bound read-only
-    for d in _read_only_dirs(python):
-        for f in forbidden:
-            if _inside(os.path.realpath(f), d):
-                raise RuntimeError(f"sandbox: {f} lies inside {d}, which the kernel needs (the Python "
-                                   f"installation): move the course folder or the environment")
+    for d in _read_only_dirs(python, forbidden):
         mounts.append((d, d))
     packages = _package_dirs(python, (sandbox.package,))
     if snapshot is not None and sandbox.package in packages:
