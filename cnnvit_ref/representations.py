@@ -231,11 +231,12 @@ class MinibatchCKA:
 
     def _u_centered_grams(self, acts: Sequence[torch.Tensor]) -> torch.Tensor:
         """One flattened U-centred Gram matrix per layer: L tensors (n, ...) -> (L, n*n)."""
-        grams = []
-        for a in acts:
+        n = acts[0].shape[0]
+        grams = torch.empty(len(acts), n * n, dtype=self.dtype, device=acts[0].device)  # (L, n*n)
+        for i, a in enumerate(acts):
             a = _rows(a, self.dtype)  # (n, d)
-            grams.append(_center(a @ a.T, unbiased=True).to(self.dtype).flatten())  # (n*n,)
-        return torch.stack(grams)  # (L, n*n)
+            grams[i] = _center(a @ a.T, unbiased=True).flatten()  # (n*n,): row i
+        return grams
 
     @torch.no_grad()
     def update_state(self, acts_x: Sequence[torch.Tensor], acts_y: Sequence[torch.Tensor] | None = None) -> None:

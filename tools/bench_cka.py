@@ -4,8 +4,9 @@ CKA matrix over 12 x 12 layer pairs at 10,000 examples, and how the memory scale
     .venv/bin/python tools/bench_cka.py              # the budget case and the scaling runs (about 2 minutes)
     .venv/bin/python tools/bench_cka.py --quick      # the budget case only
 
-Each case runs in a fresh process (so that one case's peak does not hide the next one's) with 2 torch
-threads. The activations are synthetic, drawn one minibatch at a time, as a data loader feeding a network
+Each case runs in a fresh process (so that one case's peak does not hide the next one's), with one torch
+thread by default (``--threads 2`` on an idle machine: on a shared one, two threads waiting for each other
+made update_state 10x slower). The activations are synthetic, drawn one minibatch at a time, as a data loader feeding a network
 would give them: 12 layers of ``features`` float32 numbers per example (4,160 by default = 65 tokens x 64,
 the size of ``vit_tiny_patch4_32``'s blocks). Two networks (``acts_x``, ``acts_y``), the chapter's case.
 Peak memory is the process's peak resident set (VmHWM) minus its size before the first minibatch (torch
@@ -34,7 +35,7 @@ def _rss_mb(field: str) -> float:
 
 def bench_minibatch_cka(
     n_examples: int = 10_000, batch_size: int = 256, num_layers: int = 12, features: int = 4160,
-    threads: int = 2, dtype: str = "float64",
+    threads: int = 1, dtype: str = "float64",
 ) -> dict:
     """Run MinibatchCKA(num_layers, num_layers) over ``n_examples`` in minibatches, in THIS process.
 
@@ -86,16 +87,18 @@ def _in_fresh_process(**kwargs) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="only the 10,000-example, batch-256 case")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per case (default 1)")
     args = ap.parse_args()
     cases = [dict(n_examples=10_000, batch_size=256)]
     if not args.quick:
         cases += [dict(n_examples=2_500, batch_size=256),   # 4x fewer examples: same peak
+                  dict(n_examples=40_000, batch_size=256),  # 4x more examples: same peak
                   dict(n_examples=10_000, batch_size=512),  # 2x the batch: a larger peak
                   dict(n_examples=10_000, batch_size=256, dtype="float32")]  # the reference code's precision
     print(f"{'dtype':>8} {'examples':>9} {'batch':>6} {'layers':>7} {'features':>9} {'CKA s':>6} {'+data s':>8} "
           f"{'peak MB':>8}  CKA[0,0] CKA[0,-1]")
     for case in cases:
-        r = _in_fresh_process(**case)
+        r = _in_fresh_process(threads=args.threads, **case)
         print(f"{r['dtype']:>8} {r['n_examples']:>9} {r['batch_size']:>6} {r['num_layers']:>4}x{r['num_layers']:<2} "
               f"{r['features']:>9} {r['seconds']:>6.1f} {r['seconds_with_data']:>8.1f} {r['peak_rss_growth_mb']:>8.1f}  "
               f"{r['cka_00']:.4f}   {r['cka_0_last']:.4f}")
