@@ -47,7 +47,7 @@ from typing import Sequence
 
 import torch
 
-from ._validate import check_tensor, fmt_shape, positive_int
+from ._validate import check_tensor, fmt_shape, positive_int, positive_ints
 
 __all__ = [
     "gram_linear",
@@ -211,11 +211,7 @@ class MinibatchCKA:
     """
 
     def __init__(self, num_layers_x: int, num_layers_y: int | None = None, dtype: torch.dtype = _F64):
-        positive_int("MinibatchCKA", "num_layers_x", num_layers_x)
-        if num_layers_y is not None:
-            positive_int("MinibatchCKA", "num_layers_y", num_layers_y)
-        if dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"MinibatchCKA(): argument 'dtype' must be torch.float32 or torch.float64, got {dtype}")
+        _check_minibatch_cka(num_layers_x, num_layers_y, dtype)
         self.num_layers_x = num_layers_x
         self.num_layers_y = num_layers_x if num_layers_y is None else num_layers_y
         self.dtype = dtype
@@ -279,8 +275,7 @@ def patch_distances(grid_size: int, patch_size: int, device: torch.device | str 
     Patches are numbered row by row (the order of ViT's tokens), so patch t sits at (t // g, t % g);
     neighbours in a row or a column are ``patch_size`` pixels apart.
     """
-    g = positive_int("patch_distances", "grid_size", grid_size)
-    p = positive_int("patch_distances", "patch_size", patch_size)
+    g, p = positive_ints("patch_distances", grid_size=grid_size, patch_size=patch_size)
     idx = torch.arange(g * g, device=device)  # (g*g,)
     yx = torch.stack([idx // g, idx % g], dim=1).to(_F64) * p  # (g*g, 2): pixel offsets of the patch centres
     return torch.cdist(yx, yx)  # (g*g, g*g)
@@ -523,3 +518,12 @@ def _check_linear_probes(train_features, test_features) -> None:
             f"{fn}(): arguments 'train_features' and 'test_features' must hold the same layers, "
             f"got {len(train_features)} and {len(test_features)}"
         )
+
+
+def _check_minibatch_cka(num_layers_x, num_layers_y, dtype) -> None:
+    positive_int("MinibatchCKA", "num_layers_x", num_layers_x)
+    if num_layers_y is not None:
+        positive_int("MinibatchCKA", "num_layers_y", num_layers_y)
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"MinibatchCKA(): argument 'dtype' must be torch.float32 or torch.float64, got {dtype}")
+
