@@ -5,13 +5,16 @@ Fast tests read the configuration the way jupyter-book / myst-nb / sphinx-book-t
 (the same YAML, the same ``PurePosixPath.match`` for execution exclusions, the same Colab URL
 recipe) and check the repository's files against it. The slow tests build the book with
 ``jupyter-book build -W -n --keep-going`` into a temporary copy and read the HTML back: executed
-figures, Colab links, self-hosted widget scripts, no solution or hidden test anywhere; and, when a
-Chromium is installed, that the widget really renders with the network off.
+figures, Colab links, self-hosted widget scripts, no solution or hidden test anywhere; and that
+every page with a widget really renders it in headless Chromium with the network off (skipped
+only off CI when no Chromium is installed; on CI, ``.ci/run`` installs Debian's ``chromium`` and a
+missing browser fails the test).
 """
 from __future__ import annotations
 
 import html as html_lib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -32,6 +35,7 @@ CHAPTERS = sorted(ROOT.glob("book/[0-9][0-9]_*.ipynb"))
 EXERCISES = sorted(ROOT.glob("exercises/*/*.ipynb"))
 SOLUTIONS = sorted(ROOT.glob("solutions/*/*.ipynb"))
 CDN_HOSTS = ("cdnjs.cloudflare.com", "cdn.jsdelivr.net", "unpkg.com")
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 GIT_URL = re.compile(r"git\+https?://[^\s\"'\\]+")
 
 
@@ -353,12 +357,16 @@ def test_widget_pages_load_only_self_hosted_js(built):
         for host in CDN_HOSTS:
             for lib in ("require.js", "require.min.js", "embed-amd.js", "html-manager"):
                 assert not re.search(rf'src="[^"]*{re.escape(host)}[^"]*{re.escape(lib)}', text), (page, host, lib)
-        if "application/vnd.jupyter.widget-state+json" in text:
+        if WIDGET_STATE in text:
             widget_pages.append(page)
             scripts = re.findall(r'<script[^>]*src="([^"]+)"', text)
             for name in ("require.js", "embed-amd.js"):
                 assert any(s.split("?")[0].endswith(f"_static/{name}") for s in scripts), (page, name)
-    assert html_dir / "book" / "01_convolutions.html" in widget_pages, "the receptive-field explorer lost its state"
+    # every chapter that uses ipywidgets kept its widget state (01, 03, 05 at least)
+    expected = {html_dir / p.relative_to(ROOT).with_suffix(".html") for p in chapters_with_widgets()}
+    assert {"01_convolutions", "05_swin"} <= {p.stem for p in expected}, expected
+    missing = sorted(str(p.relative_to(html_dir)) for p in expected - set(widget_pages))
+    assert not missing, f"pages whose widgets lost their state: {missing}"
 
 
 @pytest.mark.slow
@@ -391,20 +399,106 @@ def test_no_solution_or_hidden_test_in_the_site(built):
         assert not leaked, f"{page.relative_to(html_dir)} shows solution code: {leaked[:3]}"
 
 
+def chapters_with_widgets() -> list[Path]:
+    """Chapters whose code imports ipywidgets: their pages must show a rendered widget."""
+    uses = re.compile(r"^\s*(import ipywidgets|from ipywidgets )", re.M)
+    return [p for p in CHAPTERS if uses.search(notebook_text(p))]
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
+def _chromium_or_skip() -> str:
+    """The browser; on CI (``CI`` or ``CNNVIT_REQUIRE_CHROMIUM`` set, as ``.ci/run`` does) a missing
+    one is a failure, not a skip."""
+    exe = _chromium()
+    if exe is None:
+        if os.environ.get("CI") or os.environ.get("CNNVIT_REQUIRE_CHROMIUM"):
+            pytest.fail("no Chromium on CI: .ci/run installs Debian's chromium when it is missing")
+        pytest.skip("no Chromium to render the pages (CI installs one: see .ci/run)")
+    return exe
+
+
+def render_offline(exe: str, page: Path, profile: Path) -> str:
+    """The page's DOM after its scripts ran in headless Chromium with the network off: no host name
+    resolves and every connection goes to a closed local port, so only the book's own files load."""
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
+           f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--dump-dom", page.as_uri()]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180).stdout
+
+
+VIEW_SCRIPT = re.compile(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', re.S)
+STATE_SCRIPT = re.compile(r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>', re.S)
+# what the html-manager draws for a model (the CSS class of its view)
+RENDERED_AS = {"IntSliderModel": "widget-slider", "FloatSliderModel": "widget-slider",
+               "DropdownModel": "widget-dropdown", "OutputModel": "widget-output",
+               "HBoxModel": "widget-hbox", "VBoxModel": "widget-vbox"}
+
+
+def widget_render_problems(static: str, dom: str) -> list[str]:
+    """What did not render: the page's widget views, the controls in its state, and the figures
+    that its Output widgets hold. Empty when everything rendered."""
+    problems = []
+    views = VIEW_SCRIPT.findall(static)
+    if not views:
+        return ["no widget view in the page"]
+    if "widget-subarea" in static:
+        problems.append("the static page already contains rendered widgets")
+    # the html-manager puts each rendered view, a div.widget-subarea, just before its script
+    start = 0
+    for m in VIEW_SCRIPT.finditer(dom):
+        before = dom[start:m.start()]
+        area = before.rfind('class="widget-subarea"')
+        if area < 0 or "jupyter-widgets" not in before[area:]:
+            problems.append(f"view {json.loads(m.group(1))['model_id']} was not rendered")
+        start = m.end()
+    if len(VIEW_SCRIPT.findall(dom)) != len(views):
+        problems.append(f"{len(views)} views in the page, {len(VIEW_SCRIPT.findall(dom))} after rendering")
+    state = json.loads(STATE_SCRIPT.search(static).group(1))["state"]
+    names = [model["model_name"] for model in state.values()]
+    for name, css in RENDERED_AS.items():
+        if name in names and not re.search(rf'class="[^"]*\b{css}\b', dom):
+            problems.append(f"{name} in the state but no rendered .{css}")
+    with_figure = sum(
+        any("image/png" in out.get("data", {}) for out in model["state"].get("outputs", []))
+        for model in state.values() if model["model_name"] == "OutputModel")
+    pieces = dom.split("widget-output")[1:]
+    drawn = sum("<img" in piece.split("widget-view+json", 1)[0] for piece in pieces)
+    if drawn < with_figure:
+        problems.append(f"{with_figure} Output widgets hold a figure, {drawn} rendered one")
+    return problems
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(_chromium() is None, reason="no Chromium to render the page")
-def test_widget_renders_offline_in_headless_chromium(built, tmp_path):
+def test_widgets_render_offline_in_headless_chromium(built, tmp_path):
+    """Every page with a widget (found in the built HTML, and at least every chapter that uses
+    ipywidgets) renders all its widgets, controls and figures from the book's own JavaScript."""
     assert built["rc"] == 0, built["log"]
-    page = Path(built["html"]) / "book" / "01_convolutions.html"
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
-           "--virtual-time-budget=10000", "--dump-dom", page.as_uri()]
-    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=180).stdout
-    assert "widget-slider" not in page.read_text(), "the static page already contains the widget?"
-    assert "widget-slider" in dom, "the IntSlider was not rendered: widget JavaScript did not run"
-    output = dom.split("widget-output", 1)
-    assert len(output) == 2 and "<img" in output[1], "the explorer's figure was not rendered"
+    exe = _chromium_or_skip()
+    html_dir = Path(built["html"])
+    pages = sorted(p for p in html_dir.rglob("*.html") if WIDGET_STATE in p.read_text(errors="replace"))
+    expected = {html_dir / p.relative_to(ROOT).with_suffix(".html") for p in chapters_with_widgets()}
+    assert expected and expected <= set(pages), f"widget chapters without widget state: {expected - set(pages)}"
+    failures = {}
+    for page in pages:
+        dom = render_offline(exe, page, tmp_path / page.stem)
+        problems = widget_render_problems(page.read_text(), dom)
+        if problems:
+            failures[str(page.relative_to(html_dir))] = problems
+    assert not failures, f"widgets that did not render offline: {failures}"
+
+
+def test_widget_render_check_fails_on_an_unrendered_page():
+    """The render check is not vacuous: the static page itself (no script run) fails it, and a
+    rendered view without its figure fails it."""
+    state = {"state": {"a": {"model_name": "OutputModel", "state": {"outputs": [{"data": {"image/png": "x"}}]}}}}
+    view = '<script type="application/vnd.jupyter.widget-view+json">{"model_id": "a"}</script>'
+    static = f'<script type="application/vnd.jupyter.widget-state+json">{json.dumps(state)}</script><p>{view}</p>'
+    assert widget_render_problems(static, static)
+    rendered = '<div class="widget-subarea"><div class="lm-Widget jupyter-widgets widget-output"><img src="x"></div></div>'
+    assert widget_render_problems(static, static.replace(view, rendered + view)) == []
+    no_figure = rendered.replace('<img src="x">', "")
+    assert any("figure" in p for p in widget_render_problems(static, static.replace(view, no_figure + view)))
