@@ -407,7 +407,10 @@ def assert_close(got: Any, expected: torch.Tensor, *, name: str, atol: float = 1
     if g_dev.type != e_dev.type:
         raise GradingError(head + "\n  the devices differ: create new tensors on the input's device.")
     if g_dtype != e_dtype:
-        raise GradingError(head + "\n  the dtypes differ: create new tensors with the input's dtype.")
+        raise GradingError(
+            head + f"\n  the dtypes differ: the result must be {e_dtype} (new tensors take the dtype the task asks "
+            "for, usually the input's)."
+        )
     numel = _TB.numel(got)
     if numel == 0:
         return 0.0

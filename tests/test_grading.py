@@ -94,7 +94,7 @@ def test_assert_close_passes_within_tolerance_and_returns_max_error():
     "got, fragment",
     [
         (torch.zeros(2, 4, dtype=torch.float64), "got      shape (2, 4)"),
-        (torch.zeros(2, 3, dtype=torch.float32), "the dtypes differ"),
+        (torch.zeros(2, 3, dtype=torch.float32), "the dtypes differ: the result must be torch.float64"),
         (torch.zeros(2, 3, dtype=torch.float64, device="meta"), "the devices differ"),
         ([[0.0] * 3] * 2, "expected a torch.Tensor of shape (2, 3), got list"),
         (None, "got NoneType None"),
