@@ -420,6 +420,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         if not self.sandbox.enabled:
             return launcher_command([python, *cmd[1:]], rlimits=self.sandbox.rlimits(),
                                     env=kernel_env(env, python=python, sandboxed=False), uid=None, cwd=None)
+        # An interrupt is a message on the control channel, which ipykernel turns into SIGINT for
+        # itself: a signal to bwrap's process group would reach bwrap only, and end the sandbox.
+        self.kernel_spec.interrupt_mode = "message"
         host_cf = os.path.realpath(self.connection_file)
         cmd = [_CONNECTION if a == host_cf else a for a in cmd]
         os.chmod(host_cf, 0o644)  # read by the kernel's own uid; its folder is private to the grader

@@ -199,3 +199,32 @@ def test_plain_nbgrader_without_a_sandbox_says_why_and_how():
         run_cells("print('never runs')", bwrap="/nonexistent/bwrap")
     assert "cannot start the student's kernel in the sandbox" in str(err.value)
     assert "--Sandbox.enabled=False" in str(err.value) and "no bwrap executable" in str(err.value)
+
+
+@needs_sandbox
+def test_an_interrupt_reaches_the_sandboxed_kernel_and_it_shuts_down_cleanly():
+    """nbclient interrupts a kernel (and jupyter_client does before every shutdown): a SIGINT to bwrap's
+    process group would end the sandbox instead; the interrupt travels as a message."""
+    import asyncio
+
+    async def go():
+        km = sandbox.SandboxedKernelManager(kernel_name="python3")
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            msg_id = kc.execute("import time; time.sleep(60)")
+            await asyncio.sleep(2)
+            await km.interrupt_kernel()
+            reply = await kc.get_shell_msg(timeout=20)
+            assert reply["parent_header"]["msg_id"] == msg_id
+            assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
+            assert await km.is_alive()  # interrupted, not killed
+            process = km.provisioner.process
+            await km.shutdown_kernel(now=False)
+            assert process.returncode == 0  # the kernel exited by itself
+        finally:
+            kc.stop_channels()
+
+    asyncio.run(go())
