@@ -565,7 +565,10 @@ def _autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, j
                 j.row = {"student": j.student, "status": "failed", "seconds": "0",
                          "reason": f"instructor error: {type(exc).__name__}: {exc}"}
             rows[j.student] = j.row
-            print(f"  {j.student}: {j.row['status']} ({j.row['seconds']} s wall, {j.cpu_seconds:.1f} s cpu) "
+            # CPU seconds of nbgrader and the kernels it reaped (a sandboxed kernel's own CPU time does
+            # not reach it through bubblewrap's pid namespace): a figure for no-sandbox runs
+            cpu = f", {j.cpu_seconds:.1f} s cpu" if mode == "no-sandbox" else ""
+            print(f"  {j.student}: {j.row['status']} ({j.row['seconds']} s wall{cpu}) "
                   f"{j.row['reason']}".rstrip())
 
     for student, row in rows.items():  # no stale autograded copy (nor feedback) for what failed now

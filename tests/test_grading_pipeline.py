@@ -637,7 +637,7 @@ def test_every_student_is_in_the_log(graded):
         assert float(row["seconds"]) >= 0
         assert row["mode"] == "sandbox", row  # which mode graded each student
     assert set(graded["gradebook_students"]) == set(log)  # a gradebook row each, graded or not
-    print("\n" + graded["steps"]["autograde"]["output"])  # wall and CPU seconds per student (-s shows it)
+    print("\n" + graded["steps"]["autograde"]["output"])  # wall seconds per student (-s shows it)
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import argparse
 import csv
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -200,11 +199,7 @@ def _autograde_course(tmp: Path, assignment: str, sol: Path, students: int, no_s
     dt = time.perf_counter() - t0
     log = course / "grading" / f"{assignment}_autograde_log.csv"
     rows = list(csv.DictReader(log.open())) if log.is_file() else []
-    # the instructor prints "  <student>: ok (W s wall, C s cpu)": CPU seconds of nbgrader and its kernel,
-    # steadier than wall time on a shared machine
-    cpu = [float(x) for x in re.findall(r"s wall, ([0-9.]+) s cpu\)", res.stdout)]
     return {"exit": res.returncode, "seconds_total": dt, "per_student": [float(r["seconds"]) for r in rows],
-            "cpu_per_student": cpu,
             "scores": sorted({f"{r['score']}/{r['max_score']}" for r in rows}),
             "modes": sorted({r.get("mode", "") for r in rows}), "error": res.stderr[-500:] if res.returncode else ""}
 
@@ -228,31 +223,25 @@ def bench_autograde(students: int = 4) -> list[dict]:
                                                     no_sandbox=(mode == "plain")))
         per = {m: [x for r in rs for x in r["per_student"]] for m, rs in runs.items()}
         med = {m: statistics.median(v) if v else float("nan") for m, v in per.items()}
-        cpu = {m: statistics.median(v) if (v := [x for r in rs for x in r["cpu_per_student"]]) else float("nan")
-               for m, rs in runs.items()}
         worst = max((x for v in per.values() for x in v), default=float("nan"))
         overhead = med["sandboxed"] / med["plain"] - 1
         exits = {r["exit"] for rs in runs.values() for r in rs}
         scores = sorted({s for rs in runs.values() for r in rs for s in r["scores"]})
         print(f"  {assignment:<20} exit {','.join(map(str, sorted(exits)))}  scores {', '.join(scores)}  per student "
               f"(median of {len(per['sandboxed'])}): sandboxed {med['sandboxed']:5.1f} s, no sandbox "
-              f"{med['plain']:5.1f} s, sandbox {overhead:+.0%}; CPU {cpu['sandboxed']:.1f} s vs {cpu['plain']:.1f} s "
-              f"({cpu['sandboxed'] / cpu['plain'] - 1:+.0%})  "
+              f"{med['plain']:5.1f} s, sandbox {overhead:+.0%}  "
               f"{'ok' if worst <= 20 and overhead < 0.10 else 'OVER BUDGET'}")
         for rs in runs.values():
             for r in rs:
                 if r["error"]:
                     print("    " + r["error"].replace("\n", "\n    "))
         out.append({"assignment": assignment, "runs": runs, "median_sandboxed": med["sandboxed"],
-                    "median_plain": med["plain"], "overhead": overhead, "cpu_sandboxed": cpu["sandboxed"],
-                    "cpu_plain": cpu["plain"]})
+                    "median_plain": med["plain"], "overhead": overhead})
     if out:
         sandboxed = statistics.median(o["median_sandboxed"] for o in out)
         plain = statistics.median(o["median_plain"] for o in out)
-        cpu_s = statistics.median(o["cpu_sandboxed"] for o in out)
-        cpu_p = statistics.median(o["cpu_plain"] for o in out)
         print(f"  all assignments: {sandboxed:.1f} s per honest submission sandboxed, {plain:.1f} s without "
-              f"({sandboxed / plain - 1:+.0%}); CPU {cpu_s:.1f} s vs {cpu_p:.1f} s ({cpu_s / cpu_p - 1:+.0%})")
+              f"({sandboxed / plain - 1:+.0%})")
     return out
 
 
