@@ -207,11 +207,51 @@ def _autograde_course(tmp: Path, assignment: str, sol: Path, students: int, no_s
 AUTOGRADE_ASSIGNMENTS: list[str] = []  # --assignments: only these (default: every assignment)
 
 
+def _kernel_lifecycles(rounds: int = 8) -> dict[str, float]:
+    """Median seconds of one grading kernel's life (start, import torch and the checker, shut down),
+    sandboxed and not, alternated: the sandbox's own cost, free of nbgrader's and the notebook's."""
+    import asyncio
+
+    from traitlets.config import Config
+
+    sys.path.insert(0, str(ROOT))
+    from cnnvit_grader.sandbox import SandboxedKernelManager
+
+    async def once(enabled: bool) -> float:
+        cfg = Config()
+        cfg.Sandbox.enabled = enabled
+        t0 = time.perf_counter()
+        km = SandboxedKernelManager(kernel_name="python3", config=cfg)
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=120)
+            await kc.execute_interactive("import torch, cnnvit_ref.grading", timeout=120)
+            await km.shutdown_kernel(now=False)
+        finally:
+            kc.stop_channels()
+        return time.perf_counter() - t0
+
+    async def run() -> dict[str, list[float]]:
+        times: dict[str, list[float]] = {"sandboxed": [], "plain": []}
+        for i in range(rounds):
+            for mode in (("plain", "sandboxed") if i % 2 else ("sandboxed", "plain")):
+                times[mode].append(await once(mode == "sandboxed"))
+        return times
+
+    times = asyncio.run(run())
+    return {mode: statistics.median(v) for mode, v in times.items()}
+
+
 def bench_autograde(students: int = 4) -> list[dict]:
     print(f"\n[autograde] the reference solution submitted by {students} students, per assignment, 2 jobs, "
           "sandboxed (bubblewrap) and --no-sandbox, in the order plain, sandboxed, sandboxed, plain; "
           "budget 20 s per student's assignment, sandbox < 10 % dearer")
-    out = []
+    life = _kernel_lifecycles()
+    print(f"  one kernel (start, import torch + checker, shut down; median of 8, alternated): sandboxed "
+          f"{life['sandboxed']:.2f} s, no sandbox {life['plain']:.2f} s, sandbox +{life['sandboxed'] - life['plain']:.2f} s")
+    out = [{"kernel_lifecycle": life}]
     for sol in sorted((ROOT / "solutions").glob("[0-9][0-9]_*/[0-9][0-9]_*.ipynb")):
         assignment = sol.parent.name
         if AUTOGRADE_ASSIGNMENTS and assignment not in AUTOGRADE_ASSIGNMENTS:
@@ -237,9 +277,10 @@ def bench_autograde(students: int = 4) -> list[dict]:
                     print("    " + r["error"].replace("\n", "\n    "))
         out.append({"assignment": assignment, "runs": runs, "median_sandboxed": med["sandboxed"],
                     "median_plain": med["plain"], "overhead": overhead})
-    if out:
-        sandboxed = statistics.median(o["median_sandboxed"] for o in out)
-        plain = statistics.median(o["median_plain"] for o in out)
+    graded = [o for o in out if "assignment" in o]
+    if graded:
+        sandboxed = statistics.median(o["median_sandboxed"] for o in graded)
+        plain = statistics.median(o["median_plain"] for o in graded)
         print(f"  all assignments: {sandboxed:.1f} s per honest submission sandboxed, {plain:.1f} s without "
               f"({sandboxed / plain - 1:+.0%})")
     return out
