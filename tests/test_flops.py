@@ -144,7 +144,7 @@ def test_meta_counting_of_resnet50_needs_no_memory_and_is_fast():
     elapsed = time.perf_counter() - t0
     grown = _rss_bytes() - before
     assert macs == 8 * RESNET50_MACS  # linear in the batch size
-    assert elapsed < 10, elapsed
+    assert elapsed < 60, elapsed  # a bound, not the budget (tools/benchmark.py measures that)
     # real fp32 weights alone would be 102 MB and the activations of 8 images several GB
     assert grown < 50e6, f"RSS grew by {grown / 1e6:.0f} MB"
     # the probe itself can see an allocation of that size
