@@ -25,13 +25,15 @@ model with AdamW at a constant learning rate (after a short linear warm-up) on b
 replacement, check the accuracy on 1,000 held-out validation images every ``eval_every`` steps,
 stop when it has not improved for ``patience`` consecutive checks (or at ``max_steps``, which is
 reported), restore the weights of the best check, and measure training, IID-test and OOD-test
-accuracy. Everything (data, initialisation, batches, augmentation) follows from the seed; with
+accuracy. On large training sets the patience is stretched to cover at least three passes over
+the data (from n = 6,400 on with the defaults). Everything (data, initialisation, batches, augmentation) follows from the seed; with
 one torch thread two runs with the same arguments give the same numbers.
 """
 from __future__ import annotations
 
 import copy
 import functools
+import math
 import time
 
 import torch
@@ -202,6 +204,7 @@ def train_to_convergence(
     warmup: int = 100,
     eval_every: int = 50,
     patience: int = 6,
+    min_patience_epochs: float = 3.0,
     max_steps: int = 20_000,
 ) -> dict:
     """Train ``model`` in place until the validation accuracy stops improving; restore the best weights.
@@ -210,13 +213,16 @@ def train_to_convergence(
     1, batches of ``batch_size`` drawn with replacement from ``train`` by a generator seeded with
     ``seed`` (which also draws the augmentation). Every ``eval_every`` steps the accuracy on ``val``
     is measured; a check *improves* if it is strictly higher than every earlier one. Training stops
-    after ``patience`` checks in a row without improvement, or at ``max_steps``; then the weights of
-    the best (earliest highest) check are loaded back.
+    after ``patience`` checks in a row without improvement -- or, on a training set so large that
+    those checks cover less than ``min_patience_epochs`` passes over it, after as many checks as
+    cover that many passes -- or at ``max_steps``; then the weights of the best (earliest highest)
+    check are loaded back. (With the defaults the epoch rule takes over above n = 6,400 images.)
 
     Returns ``{"steps", "best_step", "hit_cap", "val_acc", "history"}`` (history: (step, val accuracy)).
     """
     _check_train_to_convergence(model, train, val, seed, batch_size, eval_every, patience, max_steps)
     x, y = train
+    patience = max(patience, math.ceil(min_patience_epochs * len(x) / (batch_size * eval_every)))
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
@@ -248,7 +254,7 @@ def train_to_convergence(
         model.load_state_dict(best_state)
     model.eval()
     return {"steps": step, "best_step": best_step, "hit_cap": since_best < patience, "val_acc": best_acc,
-            "history": history}
+            "patience": patience, "history": history}
 
 
 def run_point(model_name: str, n: int, seed: int, augmentation: bool = False, splits: dict | None = None,
@@ -277,6 +283,7 @@ def run_point(model_name: str, n: int, seed: int, augmentation: bool = False, sp
         "ood_acc": accuracy(model, *splits["ood"]),
         "steps": info["steps"],
         "best_step": info["best_step"],
+        "patience": info["patience"],
         "hit_cap": info["hit_cap"],
         "seconds": round(time.perf_counter() - start, 2),
     }

@@ -51,6 +51,16 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_check():
     assert not model.training
 
 
+def test_patience_covers_at_least_the_given_number_of_epochs():
+    # 40 training images, batches of 8, a check every 5 steps = 40 images: one pass per check. With
+    # patience 1 but 3 epochs, it waits 3 checks after the best one (step 5): it stops at step 20.
+    train, val = _toy()
+    info = E.train_to_convergence(_fresh(), train, val, patience=1, min_patience_epochs=3, max_steps=1000, **KW)
+    assert (info["patience"], info["steps"], info["best_step"]) == (3, 20, 5)
+    info = E.train_to_convergence(_fresh(), train, val, patience=1, min_patience_epochs=0.5, max_steps=1000, **KW)
+    assert (info["patience"], info["steps"]) == (1, 10)
+
+
 def test_max_steps_cap_is_reported():
     train, val = _toy()
     info = E.train_to_convergence(_fresh(), train, val, patience=100, max_steps=12, **KW)

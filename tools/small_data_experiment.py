@@ -38,8 +38,11 @@ PROTOCOL = {
     "eval_every": 50,
     "patience": 6,
     "max_steps": 20000,
+    "min_patience_epochs": 3,
     "stopping": "stop when the validation accuracy has not exceeded its best for `patience` consecutive checks "
-                "(one check every `eval_every` steps) or at `max_steps`; the weights of the best check are restored",
+                "(one check every `eval_every` steps; more checks where `patience` checks cover fewer than "
+                "`min_patience_epochs` passes over the training set, i.e. for n > 6400) or at `max_steps`; "
+                "the weights of the best check are restored",
     "augmentation": "random shift by -2..2 pixels in each direction with wrap-around, and a horizontal flip "
                     "with probability 1/2 (which puts objects in the right half too)",
 }
