@@ -3,8 +3,9 @@
     .venv/bin/python tools/benchmark.py              # everything (about 10 minutes on 2 cores)
     .venv/bin/python tools/benchmark.py ops counting # only some sections
 
-Sections: ops (reference ops vs their torch twins, same inputs), counting (MACs of Swin-B at 224 on the meta
-device: time and peak RSS, in a fresh process), chapters (each book chapter executed on its own), book (the
+Sections: ops (reference ops vs their torch twins, same inputs), counting (MACs of every full preset at its
+resolution on the meta device: time and peak RSS, one fresh process each), cka (MinibatchCKA over 12 x 12 layer
+pairs at 2,500 and 10,000 examples: time and peak memory), chapters (each book chapter executed on its own), book (the
 strict build from a clean cache), autograde (seconds per submission of the reference solution, sandboxed
 and with --no-sandbox).
 
@@ -123,26 +124,33 @@ def bench_ops() -> list[dict]:
 _COUNT_SNIPPET = """
 import json, re, time, torch
 t0 = time.perf_counter()
-from cnnvit_ref import flops
-macs = flops.count_macs({name!r}, (1, 3, 224, 224))
+from cnnvit_ref import flops, models
+with torch.device("meta"):
+    model = models.create({name!r})
+size = getattr(model.config, "img_size", 224)  # each preset at the resolution of its paper's table
+macs = flops.count_macs(model, (1, 3, size, size))
 dt = time.perf_counter() - t0
 hwm_kb = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))  # own peak RSS
-print(json.dumps({{"macs": macs, "seconds": dt, "max_rss_mb": hwm_kb / 1024}}))
+print(json.dumps({{"macs": macs, "img_size": size, "seconds": dt, "max_rss_mb": hwm_kb / 1024}}))
 """
 
 
 def bench_counting() -> list[dict]:
-    print("\n[counting] MACs at 224 on the meta device, fresh process (time includes building the model; "
-          "RSS includes importing torch)")
+    print("\n[counting] MACs of every full preset at its resolution, on the meta device, one fresh process each "
+          "(time includes building the model; RSS includes importing torch)")
+    from cnnvit_ref import models
+
+    full = [n for n in models.list_models() if "tiny" not in n and not n.endswith("_32")]
     out = []
-    for name in ("resnet50", "vit_base_patch16_224", "swin_base_patch4_window7_224"):
+    for name in full:
         res = subprocess.run([PY, "-c", _COUNT_SNIPPET.format(name=name)], capture_output=True, text=True, cwd=ROOT)
         if res.returncode != 0:
             print(f"  {name}: failed: {res.stderr.strip().splitlines()[-1] if res.stderr else '?'}")
             continue
         r = json.loads(res.stdout.strip().splitlines()[-1])
         ok = "ok" if r["seconds"] < 10 and r["max_rss_mb"] < 500 else "OVER BUDGET"
-        print(f"  {name:<34} {r['macs'] / 1e9:7.2f} GMACs  {r['seconds']:5.2f} s  {r['max_rss_mb']:6.0f} MB peak RSS"
+        print(f"  {name:<30} {r['img_size']:4d}px {r['macs'] / 1e9:7.2f} GMACs  {r['seconds']:5.2f} s  "
+              f"{r['max_rss_mb']:6.0f} MB peak RSS"
               f"  (budget < 10 s, < 500 MB) {ok}")
         out.append({"model": name, **r})
     return out
@@ -286,7 +294,22 @@ def bench_autograde(students: int = 4) -> list[dict]:
     return out
 
 
-SECTIONS = {"ops": bench_ops, "counting": bench_counting, "chapters": bench_chapters, "autograde": bench_autograde,
+def bench_cka() -> list[dict]:
+    """MinibatchCKA over 12 x 12 layer pairs: time, and memory that grows with the batch, not the data set."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from bench_cka import _in_fresh_process
+
+    print("\n[cka] MinibatchCKA, 12 x 12 layer pairs, 4,160 features per layer, one thread, fresh process each")
+    out = []
+    for n, batch in ((2_500, 256), (10_000, 256), (10_000, 512)):
+        r = _in_fresh_process(n_examples=n, batch_size=batch)
+        print(f"  {n:>6} examples, batch {batch}: {r['seconds']:6.1f} s in update_state, "
+              f"peak RSS growth {r['peak_rss_growth_mb']:6.0f} MB")
+        out.append(r)
+    return out
+
+
+SECTIONS = {"ops": bench_ops, "counting": bench_counting, "cka": bench_cka, "chapters": bench_chapters, "autograde": bench_autograde,
             "book": bench_book}
 
 
