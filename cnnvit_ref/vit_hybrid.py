@@ -255,7 +255,8 @@ class HybridEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.backbone(x)  # (B, C, H/reduction, W/reduction)
-        return hybrid_tokens(x, self.proj.weight, self.proj.bias)  # (B, N, D)
+        x = self.proj(x)  # (B, D, H', W'): hybrid_tokens' 1x1 (or p x p) projection, through the module
+        return x.flatten(2).transpose(1, 2)  # (B, N, D)
 
     def extra_repr(self) -> str:
         return f"img_size={self.img_size}, feature_size={self.feature_size}, patch_size={self.patch_size}"

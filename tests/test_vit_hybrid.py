@@ -68,8 +68,9 @@ def test_full_preset_macs():
     N, D = 197, 768  # 14 x 14 tokens + class token
     per_block = 4 * N * D * D + 2 * N * N * D + 8 * N * D * D  # qkv + proj, q k^T + A v, MLP 4x
     assert macs["blocks"] == 12 * per_block
-    # the 1x1 projection of the stride-16 map (hybrid_tokens, called by patch_embed)
+    # the 1x1 projection of the stride-16 map, counted on patch_embed.proj (hooks see it)
     assert macs["patch_embed"] - macs["patch_embed.backbone"] == 196 * 1024 * 768
+    assert macs["patch_embed.proj"] == 196 * 1024 * 768
     # timm's figure (results/benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv): 21.66 GMACs, 97.89M params
     assert abs(macs[""] / 21.66e9 - 1) < 0.03, macs[""]
 
@@ -163,3 +164,12 @@ def test_bad_input_messages():
            must=("'bias'", "(8,)", "(7)"))
     raises(ValueError, same_padding, 0, 3, 1, must=("same_padding", "'size'"))
     raises(TypeError, HybridVisionTransformer, {"depth": 2}, must=("HybridVisionTransformer", "HybridViTConfig"))
+
+
+def test_patch_embed_equals_hybrid_tokens_of_the_backbone_map():
+    torch.manual_seed(0)
+    model = models.create("vit_tiny_r2_s8_32").double().eval()
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    fmap = model.patch_embed.backbone(x)
+    expected = hybrid_tokens(fmap, model.patch_embed.proj.weight, model.patch_embed.proj.bias)
+    torch.testing.assert_close(model.patch_embed(x), expected, rtol=0, atol=1e-12)
