@@ -258,7 +258,7 @@ def bench_autograde(students: int = 4) -> list[dict]:
           "budget 20 s per student's assignment, sandbox < 10 % dearer")
     life = _kernel_lifecycles()
     print(f"  one kernel (start, import torch + checker, shut down; median of 8, alternated): sandboxed "
-          f"{life['sandboxed']:.2f} s, no sandbox {life['plain']:.2f} s, sandbox +{life['sandboxed'] - life['plain']:.2f} s")
+          f"{life['sandboxed']:.2f} s, no sandbox {life['plain']:.2f} s, sandbox {life['sandboxed'] - life['plain']:+.2f} s")
     out = [{"kernel_lifecycle": life}]
     for sol in sorted((ROOT / "solutions").glob("[0-9][0-9]_*/[0-9][0-9]_*.ipynb")):
         assignment = sol.parent.name
