@@ -170,6 +170,24 @@ def test_notebooks_committed_without_outputs():
         assert nb.metadata["kernelspec"]["name"] == "python3", path.name
 
 
+def test_chapter_code_lines_fit_the_rendered_column():
+    """The rendered book clips its code column at about 80 characters: every code line of every
+    chapter, trailing comments included, is at most 79 characters long."""
+    limit = 79
+    assert CHAPTERS, "no chapter notebook found in book/"
+    too_long = []
+    for path in CHAPTERS:
+        nb = nbformat.read(path, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            for j, line in enumerate(cell.source.splitlines(), start=1):
+                if len(line) > limit:
+                    too_long.append(f"{path.name} cell {i} ({cell.get('id')}) line {j}: "
+                                    f"{len(line)} characters: {line.strip()}")
+    assert not too_long, f"{len(too_long)} code lines over {limit} characters:\n" + "\n".join(too_long)
+
+
 # --------------------------------------------------------------------------------------------
 # Colab and the repository URL (set in exactly one place)
 # --------------------------------------------------------------------------------------------
