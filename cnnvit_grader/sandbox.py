@@ -283,7 +283,7 @@ def kernel_env(env: dict | None, *, python: str, sandboxed: bool) -> dict[str, s
     out["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     bindir = os.path.dirname(python)
     if sandboxed:
-        out.update(HOME=SCRATCH, TMPDIR="/tmp", PATH=f"{bindir}:/usr/local/bin:/usr/bin:/bin",
+        out.update(HOME=SCRATCH, TMPDIR=SCRATCH, PATH=f"{bindir}:/usr/local/bin:/usr/bin:/bin",
                    MPLCONFIGDIR=SCRATCH + "/.matplotlib", IPYTHONDIR=SCRATCH + "/.ipython")
     else:
         out["PATH"] = env.get("PATH", f"{bindir}:/usr/bin:/bin")
@@ -338,8 +338,10 @@ def bwrap_command(sandbox: Sandbox, argv: list[str], *, snapshot: str | os.PathL
             cmd += ["--ro-bind", src, dest]
     cmd += ["--proc", "/proc", "--dev", "/dev"]
     cmd += ["--size", str(sandbox.disk_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", SCRATCH]
-    cmd += ["--perms", "1777", "--dir", _SOCKETS, "--symlink", SCRATCH, "/tmp", "--remount-ro", "/",
-            "--chdir", "/"]
+    cmd += ["--perms", "1777", "--dir", _SOCKETS]
+    if "/tmp" not in parents:  # /tmp is the scratch folder too, unless the course itself lives under /tmp
+        cmd += ["--symlink", SCRATCH, "/tmp"]
+    cmd += ["--remount-ro", "/", "--chdir", "/"]
     full_env = kernel_env(env, python=python, sandboxed=True)
     cmd += ["--", *launcher_command(argv, rlimits=rlimits or sandbox.rlimits(), env=full_env, uid=uid,
                                     cwd=cwd, python=python)]
