@@ -36,6 +36,7 @@ laptop grading two students at a time.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -45,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections import deque
 from pathlib import Path
 
@@ -238,7 +240,8 @@ def take_snapshot(package_dir: str | os.PathLike, dest: str | os.PathLike) -> Pa
 def _make_writable(folder: Path) -> None:
     for p in [folder, *folder.rglob("*")]:
         if p.is_dir() and not p.is_symlink():
-            os.chmod(p, stat.S_IRWXU)
+            with contextlib.suppress(OSError):
+                os.chmod(p, stat.S_IRWXU)
 
 
 def remove_snapshot(folder: str | os.PathLike) -> None:
@@ -405,6 +408,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         super().__init__(**kwargs)
         self.sandbox = Sandbox(parent=self, config=self.config)
         self._host_dir = Path(tempfile.mkdtemp(prefix="cg-kernel-"))
+        # removed with the manager, at the latest when the grader exits (a kernel that died is not
+        # always cleaned up by nbclient)
+        self._remove_host_dir = weakref.finalize(self, remove_snapshot, self._host_dir)
         self._stderr_tail: deque[str] = deque(maxlen=40)
         if self.sandbox.enabled:
             self.transport = "ipc"
@@ -475,8 +481,4 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.sandbox.enabled:
             self.ip = _SOCKETS + "/k"  # a restart writes and binds the inside path again
         if not restart:
-            remove_snapshot(self._host_dir / "package")
-            shutil.rmtree(self._host_dir, ignore_errors=True)
-
-    def __del__(self):
-        shutil.rmtree(getattr(self, "_host_dir", "/nonexistent"), ignore_errors=True)
+            self._remove_host_dir()
