@@ -76,13 +76,13 @@ def _is_test(cell) -> bool:
     return cell.cell_type == "code" and bool(m.get("grade")) and not m.get("solution")
 
 
-def _task_defs(source: str) -> list[ast.FunctionDef]:
-    """Top-level public functions of a solution cell (its task functions)."""
+def _task_defs(source: str) -> list[ast.FunctionDef | ast.ClassDef]:
+    """Top-level public functions and classes of a solution cell (its tasks, e.g. 07's MinibatchCKA)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    return [n for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
+    return [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")]
 
 
 def _names(name: str, source: str) -> bool:
@@ -112,7 +112,8 @@ class Assignment:
 
     def cheapest_tasks(self, n: int) -> list[str]:
         """Tasks whose failure touches the fewest cells (the others keep their points)."""
-        return sorted(self.tasks, key=lambda t: (self.code_cells_of[t], len(self.tests_of[t])))[:n]
+        functions = [t for t in self.tasks if not t[:1].isupper()]  # endless() patches a function's body
+        return sorted(functions, key=lambda t: (self.code_cells_of[t], len(self.tests_of[t])))[:n]
 
 
 def load_assignment(root: Path, name: str) -> Assignment:
@@ -148,13 +149,13 @@ def load_assignment(root: Path, name: str) -> Assignment:
 
 
 def find_reference(name: str):
-    """The function ``name`` in a chapter module of cnnvit_ref, or None."""
+    """The function (or class) ``name`` in a chapter module of cnnvit_ref, or None."""
     for module in CHAPTER_MODULES:
         if not (ROOT / "cnnvit_ref" / f"{module}.py").is_file():
             continue
         mod = importlib.import_module(f"cnnvit_ref.{module}")
         fn = getattr(mod, name, None)
-        if inspect.isfunction(fn) and fn.__module__ == mod.__name__:
+        if (inspect.isfunction(fn) or inspect.isclass(fn)) and fn.__module__ == mod.__name__:
             return fn
     return None
 
@@ -776,15 +777,25 @@ def test_task_functions_have_a_reference_with_the_same_signature(name):
             if ref is None:
                 problems.append(f"{fdef.name}: no function of that name in cnnvit_ref.{{{', '.join(CHAPTER_MODULES)}}}")
                 continue
-            stub = copy.deepcopy(fdef)
-            stub.body, stub.decorator_list = [ast.Pass()], []
-            namespace: dict = {}
-            exec(compile(ast.fix_missing_locations(ast.Module([stub], [])), "<solution>", "exec"),
-                 {"torch": importlib.import_module("torch"), "math": importlib.import_module("math")}, namespace)
-            got = _without_annotations(inspect.signature(namespace[fdef.name]))
-            want = _without_annotations(inspect.signature(ref))
-            if got != want:
-                problems.append(f"{fdef.name}{got} != {ref.__module__}.{fdef.name}{want}")
+            # a class task (07's MinibatchCKA): every public method and __init__ of the solution's class
+            methods = [m for m in fdef.body if isinstance(m, ast.FunctionDef)
+                       and (m.name == "__init__" or not m.name.startswith("_"))] if isinstance(fdef, ast.ClassDef) \
+                else [fdef]
+            for method in methods:
+                stub = copy.deepcopy(method)
+                stub.body, stub.decorator_list = [ast.Pass()], []
+                namespace: dict = {}
+                exec(compile(ast.fix_missing_locations(ast.Module([stub], [])), "<solution>", "exec"),
+                     {"torch": importlib.import_module("torch"), "math": importlib.import_module("math")}, namespace)
+                got = _without_annotations(inspect.signature(namespace[method.name]))
+                target = ref if method is fdef else getattr(ref, method.name, None)
+                if target is None:
+                    problems.append(f"{fdef.name}.{method.name}: not in {ref.__module__}.{fdef.name}")
+                    continue
+                want = _without_annotations(inspect.signature(target))
+                if got != want:
+                    label = fdef.name if method is fdef else f"{fdef.name}.{method.name}"
+                    problems.append(f"{label}{got} != {ref.__module__}.{label}{want}")
     assert not problems, f"{name}: " + "; ".join(problems)
 
 
