@@ -2,7 +2,7 @@
 
 Chapter
     04, ``book/04_vit.ipynb`` (CNN vs ViT) and 06, ``book/06_hybrids.ipynb`` (the hybrids); the sweep is
-    ``tools/small_data_experiment.py``, its results ``book/data/small_data_experiment.json``
+    ``tools/small_data_experiment.py``, its results ``cnnvit_ref/results/small_data_experiment.json``
 Papers
     Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale",
     ICLR 2021. https://arxiv.org/abs/2010.11929 (Sec. 4.3 and Fig. 3-4: ResNets win on small pre-training sets)
@@ -35,6 +35,7 @@ import copy
 import functools
 import math
 import time
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -54,7 +55,16 @@ __all__ = [
     "train_to_convergence",
     "accuracy",
     "run_point",
+    "results_path",
 ]
+
+RESULTS = Path(__file__).resolve().parent / "results"  # package data: offline, and on Colab after pip install
+
+
+def results_path(name: str) -> Path:
+    """Where the committed results of the sweep live: ``cnnvit_ref/results/<name>``."""
+    return RESULTS / name
+
 
 IMG_SIZE = 16  # pixels on a side
 NUM_CLASSES = 6  # disc, ring, h_stripes, v_stripes, cross, x_cross

@@ -5,8 +5,8 @@
 
 Each run is :func:`cnnvit_ref.experiments.run_point` (one model, one training-set size n, one seed,
 trained to convergence with early stopping on a validation split); ``+aug`` adds the augmentation.
-Results go to ``book/data/small_data_experiment.json`` after every run (and the weights of the plain
-ViT, seed 0, for n >= 4000 to ``book/data/vit_n<n>_seed0.pt``) (runs already there are
+Results go to ``cnnvit_ref/results/small_data_experiment.json`` after every run (and the weights of the plain
+ViT, seed 0, for n >= 4000 to ``cnnvit_ref/results/vit_n<n>_seed0.pt``) (runs already there are
 skipped, so an interrupted sweep resumes and later invocations add sizes or models). One torch thread.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from cnnvit_ref import experiments  # noqa: E402
 
-OUT = ROOT / "book" / "data" / "small_data_experiment.json"
+OUT = ROOT / "cnnvit_ref" / "results" / "small_data_experiment.json"
 PROTOCOL = {
     "task": "shapes_dataset, 16 x 16 pixels, first 6 classes, noise 0.1; train/val/test objects centred in the "
             "left half of the centre columns (region='left'), OOD test in the right half (region='right')",
