@@ -19,6 +19,7 @@ __all__ = [
     "pair",
     "positive_int",
     "positive_ints",
+    "check_image_size",
     "non_negative_int",
 ]
 
@@ -111,3 +112,15 @@ def non_negative_int(fn: str, name: str, value) -> int:
 def positive_ints(fn: str, **values) -> tuple[int, ...]:
     """:func:`positive_int` for each keyword, in order: ``H, W = positive_ints(fn, H=H, W=W)``."""
     return tuple(positive_int(fn, name, v) for name, v in values.items())
+
+
+def check_image_size(fn: str, x, in_chans: int, img_size: int) -> None:
+    """Images of the one size a model was built for: (B, in_chans, img_size, img_size)."""
+    check_tensor(fn, "x", x, ndim=4, layout="(B, C, H, W)")
+    want = (in_chans, img_size, img_size)
+    if tuple(x.shape[1:]) != want:
+        raise ValueError(
+            f"{fn}(): argument 'x' must have shape (B, {want[0]}, {want[1]}, {want[2]}): the model was built for "
+            f"img_size = {img_size}, got {fmt_shape(x)}"
+        )
+

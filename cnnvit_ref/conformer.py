@@ -48,7 +48,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validate import check_tensor, fmt_shape, positive_int, positive_ints
+from ._validate import check_image_size, check_tensor, fmt_shape, positive_int, positive_ints
 from .models import build, preset
 from .vit import Block
 
@@ -514,10 +514,4 @@ def _check_conformer_config(cfg: ConformerConfig) -> None:
 
 
 def _check_images(fn: str, x, cfg) -> None:
-    check_tensor(fn, "x", x, ndim=4, layout="(B, C, H, W)")
-    want = (cfg.in_chans, cfg.img_size, cfg.img_size)
-    if tuple(x.shape[1:]) != want:
-        raise ValueError(
-            f"{fn}(): argument 'x' must have shape (B, {want[0]}, {want[1]}, {want[2]}): the model was built for "
-            f"img_size = {cfg.img_size}, got {fmt_shape(x)}"
-        )
+    check_image_size(fn, x, cfg.in_chans, cfg.img_size)
