@@ -9,7 +9,10 @@ One line each, from the repository root (``make release``, ``make autograde ...`
     python -m cnnvit_grader.instructor export                    # grading/grades.csv, one row per student
 
 Submissions folder: ``<student>.ipynb`` or ``<student>/<notebook>.ipynb`` (or nbgrader's
-``<student>/<assignment>/<notebook>.ipynb``); the student id is the file or folder name.
+``<student>/<assignment>/<notebook>.ipynb``); the student id is the file or folder name. Without
+``--submissions``: ``grading/submitted/``, where ``nbgrader collect`` puts the submissions of
+JupyterHub's exchange; they are graded where they lie (release_feedback needs their timestamp.txt
+and submission_secret.txt), not copied.
 
 Everything is written under ``grading/`` (ignored by git): ``submitted/``, ``autograded/``,
 ``feedback/``, ``gradebook.db``, ``logs/<assignment>/<student>.log``,
@@ -535,15 +538,20 @@ def _autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, j
     jobs_list = []
     for student, files in found.items():
         dest = grading / "submitted" / student / assignment
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.mkdir(parents=True)
+        # Collected by `nbgrader collect` (JupyterHub's exchange): graded where it lies, with the
+        # timestamp.txt and submission_secret.txt that nbgrader release_feedback needs.
+        collected = all(p.parent.resolve() == dest.resolve() for p in files.values())
+        if not collected:
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.mkdir(parents=True)
         broken = []
         for nb, src in files.items():
             try:
                 json.loads(src.read_text(encoding="utf-8"))
             except (ValueError, UnicodeDecodeError) as exc:
                 broken.append(f"{src.name} is not a readable notebook ({type(exc).__name__}: {str(exc)[:80]})")
-            shutil.copyfile(src, dest / f"{nb}.ipynb")
+            if not collected:
+                shutil.copyfile(src, dest / f"{nb}.ipynb")
         if broken:
             rows[student] = {"student": student, "status": "failed", "seconds": "0", "reason": "; ".join(broken)}
             continue
@@ -667,7 +675,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--check", action="store_true", help="only compare; exit 1 when exercises/ drifted")
     a = sub.add_parser("autograde", help="grade a folder of submissions")
     a.add_argument("assignment")
-    a.add_argument("--submissions", required=True, help="folder of <student>.ipynb or <student>/<notebook>.ipynb")
+    a.add_argument("--submissions", default=None,
+                   help="folder of <student>.ipynb or <student>/<notebook>.ipynb; default grading/submitted/, "
+                        "where `nbgrader collect` puts what students submitted through the exchange")
     a.add_argument("--jobs", type=int, default=2, help="students graded at the same time (default 2)")
     a.add_argument("--task-timeout", type=float, default=None, help="shorten the checker's per-test limit (s)")
     a.add_argument("--cell-timeout", type=float, default=None, help="nbgrader's per-cell limit (s)")
@@ -685,7 +695,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "autograde":
         if args.jobs < 1:
             p.error(f"--jobs must be >= 1, got {args.jobs}")
-        autograde(root, args.assignment, args.submissions, jobs=args.jobs, task_timeout=args.task_timeout,
+        submissions = args.submissions or root / "grading" / "submitted"  # nbgrader collect's
+        autograde(root, args.assignment, submissions, jobs=args.jobs, task_timeout=args.task_timeout,
                   cell_timeout=args.cell_timeout, student_timeout=args.student_timeout,
                   no_sandbox=args.no_sandbox)
         return 0
