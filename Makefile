@@ -3,6 +3,7 @@
 #   make test       run the test-suite (the command CI runs)
 #   make release    regenerate the student notebooks exercises/ from solutions/
 #   make autograde A=01_convolutions SUBMISSIONS=path/to/folder   (NO_SANDBOX=1: see README)
+#                  (no SUBMISSIONS: grading/submitted/, where `nbgrader collect` puts a JupyterHub's)
 #   make export     grades of every assignment as CSV  (grading/grades.csv)
 #   make feedback A=01_convolutions
 #   make bench      the benchmark script (prints ratios against the torch twins)
