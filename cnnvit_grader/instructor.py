@@ -20,6 +20,13 @@ Everything is written under ``grading/`` (ignored by git): ``submitted/``, ``aut
 ``grades.csv``. ``mode`` is ``sandbox`` or ``no-sandbox``: how that student's code ran. ``status`` is ``ok`` (graded; ``reason`` may carry notes such as restored test
 cells), ``incident`` (graded, but the kernel died, a cell was stuck or a test hit its time limit:
 ``reason`` says where), ``failed`` (could not be graded: score 0 and why) or ``missing``.
+The log's ``score`` is what autograding gave; its ``max_score`` includes the written answers.
+
+Written answers (markdown cells marked "manually graded answer") are graded by a person in the
+formgrader. ``grades.csv`` keeps them apart, per assignment ``A``: ``A`` (score so far) and
+``A_max``; ``A_auto`` and ``A_auto_max`` (test cells); ``A_manual`` (empty while a written answer
+is ungraded) and ``A_manual_max``; ``A_pending`` (manual points not graded yet; an answer left as
+released is scored 0 by nbgrader, not pending). Then ``total``, ``max_total``, ``pending_total``.
 
 Each student is graded by its own ``nbgrader autograde A --student S`` process, in parallel
 (``--jobs``), with ``OMP_NUM_THREADS=1``: one student's crash, endless loop or broken notebook
@@ -620,8 +627,48 @@ def feedback(root: Path, assignment: str) -> int:
     return 0
 
 
+def _manual_cells(notebook) -> set[str]:
+    """Grade cells of a gradebook notebook that a person grades: those that are also solution cells
+    (a written answer, graded in the formgrader); the other grade cells are test cells (autograded)."""
+    return {c.name for c in notebook.grade_cells} & {c.name for c in notebook.solution_cells}
+
+
+def _maxima(assignment) -> tuple[float, float]:
+    """(autograded, manually graded) maximum of a gradebook assignment."""
+    auto = manual = 0.0
+    for nb in assignment.notebooks:
+        written = _manual_cells(nb)
+        for cell in nb.grade_cells:
+            if cell.name in written:
+                manual += float(cell.max_score)
+            else:
+                auto += float(cell.max_score)
+    return auto, manual
+
+
+def _submission_scores(submission) -> tuple[float, float, float]:
+    """(autograded score, manual score graded so far, manual points still pending) of a submission.
+
+    A written answer is pending while nbgrader has neither an autograde score (it gives 0 to an
+    answer left as released) nor a grader's manual score for it."""
+    auto = manual = pending = 0.0
+    for nb in submission.notebooks:
+        written = _manual_cells(nb.notebook)
+        for grade in nb.grades:
+            if grade.name not in written:
+                auto += float(grade.score)
+            elif grade.manual_score is None and grade.auto_score is None:
+                pending += float(grade.max_score)
+            else:
+                manual += float(grade.score)
+    return auto, manual, pending
+
+
 def export(root: Path, out: str | os.PathLike | None = None) -> Path:
-    """Write ``grading/grades.csv``: one row per student, a score and max per assignment, a reason."""
+    """Write ``grading/grades.csv``: one row per student; per assignment ``A`` (the score so far),
+    ``A_max``, ``A_auto``/``A_auto_max`` (test cells), ``A_manual``/``A_manual_max`` (written answers;
+    ``A_manual`` is empty while any is ungraded) and ``A_pending`` (manual points not graded yet);
+    then ``total``, ``max_total``, ``pending_total`` and a reason."""
     from nbgrader.api import Gradebook, MissingEntry
 
     path = Path(out) if out else root / "grading" / "grades.csv"
@@ -629,35 +676,45 @@ def export(root: Path, out: str | os.PathLike | None = None) -> Path:
             for p in sorted((root / "grading").glob("*_autograde_log.csv"))}
     table: dict[str, dict] = {}
     reasons: dict[str, list[str]] = {}
-    maxima: dict[str, float] = {}
+    maxima: dict[str, tuple[float, float]] = {}  # assignment -> (auto max, manual max)
     with Gradebook(_db_url(root), _course_id(root)) as gb:
         assignments = sorted({a.name for a in gb.assignments} | set(logs))
         students = sorted({s.id for s in gb.students} | {s for log in logs.values() for s in log})
         for a in assignments:
             try:
-                maxima[a] = gb.find_assignment(a).max_score
+                maxima[a] = _maxima(gb.find_assignment(a))
             except MissingEntry:
-                maxima[a] = max((float(r.get("max_score") or 0) for r in logs.get(a, {}).values()), default=0.0)
+                maxima[a] = (max((float(r.get("max_score") or 0) for r in logs.get(a, {}).values()), default=0.0),
+                             0.0)
         for s in students:
             row = table.setdefault(s, {"student": s})
+            pending_total = 0.0
             for a in assignments:
                 entry = logs.get(a, {}).get(s)
-                score = 0.0
+                auto = manual = pending = 0.0
                 if entry is not None and entry["status"] not in ("ok", "incident"):
                     reasons.setdefault(s, []).append(f"{a}: {entry['status']}: {entry['reason']}")
                 else:
                     try:
-                        score = gb.find_submission(a, s).score
+                        auto, manual, pending = _submission_scores(gb.find_submission(a, s))
                     except MissingEntry:
                         reasons.setdefault(s, []).append(f"{a}: no submission")
                     if entry is not None and entry.get("reason"):
                         reasons.setdefault(s, []).append(f"{a}: {entry['reason']}")
-                row[a] = _fmt(score)
-                row[f"{a}_max"] = _fmt(maxima[a])
+                auto_max, manual_max = maxima[a]
+                row[a] = _fmt(auto + manual)
+                row[f"{a}_max"] = _fmt(auto_max + manual_max)
+                row[f"{a}_auto"], row[f"{a}_auto_max"] = _fmt(auto), _fmt(auto_max)
+                row[f"{a}_manual"] = "" if pending else _fmt(manual)
+                row[f"{a}_manual_max"], row[f"{a}_pending"] = _fmt(manual_max), _fmt(pending)
+                pending_total += pending
             row["total"] = _fmt(sum(float(row[a]) for a in assignments))
-            row["max_total"] = _fmt(sum(maxima.values()))
+            row["max_total"] = _fmt(sum(x + y for x, y in maxima.values()))
+            row["pending_total"] = _fmt(pending_total)
             row["reason"] = " | ".join(reasons.get(s, []))
-    fields = ["student", *[x for a in assignments for x in (a, f"{a}_max")], "total", "max_total", "reason"]
+    per_assignment = ("", "_max", "_auto", "_auto_max", "_manual", "_manual_max", "_pending")
+    fields = ["student", *[a + x for a in assignments for x in per_assignment], "total", "max_total",
+              "pending_total", "reason"]
     _write_csv(path, fields, [table[s] for s in sorted(table)])
     print(f"wrote {path} ({len(table)} student(s), {len(assignments)} assignment(s))")
     return path
