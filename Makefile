@@ -7,6 +7,7 @@
 #   make export     grades of every assignment as CSV  (grading/grades.csv)
 #   make feedback A=01_convolutions
 #   make bench      the benchmark script (prints ratios against the torch twins)
+#   make gpu-check  on a CUDA machine: the CUDA tests, the solutions and chapters on CUDA vs CPU (skips without one)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -17,7 +18,7 @@ JOBS   ?= 2
 # so that the package's range (>=2.13,<2.14) is already met and nothing bigger is pulled.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install test book release autograde export feedback bench clean
+.PHONY: install test book release autograde export feedback bench gpu-check clean
 
 install: $(STAMP)
 
@@ -53,6 +54,10 @@ feedback: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) tools/benchmark.py
+
+# Report and executed notebooks in _build/gpu-check/; exits 0 with one line where there is no CUDA device.
+gpu-check: $(STAMP)
+	$(PY) tools/gpu_check.py --out _build/gpu-check --jobs $(JOBS)
 
 clean:
 	rm -rf _build .pytest_cache
