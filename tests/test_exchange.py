@@ -13,8 +13,8 @@ folder (``c.Exchange.root``), set in each user's ``~/.jupyter/nbgrader_config.py
     instructor (home)    nbgrader release_feedback A
     each student (home)  nbgrader fetch_feedback A
 
-``alice`` submits the release with the solution's code (full marks), ``bob`` the untouched release
-(zero). Everyone runs as the current user (root or not); on a hub every student is a Unix user of
+``alice`` submits the release with the solution's cells (every test cell's points; written answers,
+if the assignment has any, wait for a person), ``bob`` the untouched release (zero). Everyone runs as the current user (root or not); on a hub every student is a Unix user of
 their own and nbgrader takes the student id from it, here ``--student`` stands in for that.
 
 Before the instructor's autograde could grade nbgrader's collected folder, pointing it there
@@ -139,6 +139,20 @@ def hub(tmp_path_factory) -> dict:
                 scores=scores, log_rows=log_rows, log=log)
 
 
+def _points(a) -> tuple[float, float]:
+    """(points of the test cells, points of every graded cell) in the source notebook: autograding
+    gives the first to the solution's code; written answers (manually graded cells) count in the
+    second only, until a person grades them."""
+    tests = total = 0.0
+    for cell in a.source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            total += float(meta.get("points", 0))
+            if cell.cell_type == "code" and not meta.get("solution"):
+                tests += float(meta.get("points", 0))
+    return tests, total
+
+
 def _feedback_pages(home: Path) -> list[Path]:
     return sorted(home.glob(f"{ASSIGNMENT}/feedback/*/*.html"))
 
@@ -172,9 +186,9 @@ def test_collect_puts_each_submission_where_autograde_reads_it_and_autograde_kee
 
 
 def test_collected_submissions_are_graded_in_the_sandbox(hub):
-    total = hub["a"].total
-    assert total > 0
-    assert hub["scores"] == {"alice": total, "bob": 0.0}, hub["scores"]
+    auto, total = _points(hub["a"])
+    assert auto > 0
+    assert hub["scores"] == {"alice": auto, "bob": 0.0}, hub["scores"]
     rows = hub["log_rows"]
     assert sorted(rows) == sorted(STUDENTS), rows
     for student in STUDENTS:
@@ -183,8 +197,8 @@ def test_collected_submissions_are_graded_in_the_sandbox(hub):
 
 
 def test_each_student_fetches_their_own_feedback_with_their_score(hub):
-    total = hub["a"].total
-    for student, want in (("alice", total), ("bob", 0.0)):
+    auto, total = _points(hub["a"])
+    for student, want in (("alice", auto), ("bob", 0.0)):
         pages = _feedback_pages(hub["homes"][student])
         assert len(pages) == 1, f"{student}: {pages}"
         text = _html_text(pages[0])
