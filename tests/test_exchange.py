@@ -14,8 +14,9 @@ folder (``c.Exchange.root``), set in each user's ``~/.jupyter/nbgrader_config.py
     each student (home)  nbgrader fetch_feedback A
 
 ``alice`` submits the release with the solution's cells (every test cell's points; written answers,
-if the assignment has any, wait for a person), ``bob`` the untouched release (zero). Everyone runs as the current user (root or not); on a hub every student is a Unix user of
-their own and nbgrader takes the student id from it, here ``--student`` stands in for that.
+if the assignment has any, wait for a person), ``bob`` the untouched release (zero). Everyone runs
+as the current user (root or not); on a hub every student is a Unix user of their own and nbgrader
+takes the student id from it, here ``--student`` stands in for that.
 
 Before the instructor's autograde could grade nbgrader's collected folder, pointing it there
 deleted the first student's submission (it cleared ``grading/submitted/<student>/<A>`` before
@@ -112,7 +113,7 @@ def hub(tmp_path_factory) -> dict:
         nbgrader(student, "fetch_assignment", ASSIGNMENT)
         mine = homes[student] / ASSIGNMENT / f"{a.notebook}.ipynb"
         fetched[student] = mine.read_bytes() == release.read_bytes()
-        if student == "alice":  # writes the solution's code into the notebook she fetched
+        if student == "alice":  # writes the solution's cells into the notebook she fetched
             nbformat.write(filled(a), mine)
         submitted[student] = mine.read_bytes()
         nbgrader(student, "submit", ASSIGNMENT, "--student", student)
