@@ -6,7 +6,9 @@ hand-made copies, so a new assignment is covered without new files), graded in O
 in a temporary copy of the course, and the guarantees of COURSE.md §5 are read back from
 nbgrader's gradebook, the autograde log, the feedback HTML and grades.csv:
 
-* the solution notebook scores full marks, the untouched release notebook zero;
+* the solution notebook scores full autograded marks, the untouched release notebook zero; written
+  answers (manually graded cells) are pending in the export until a grade is entered in the gradebook,
+  then counted;
 * edited, deleted or unmarked test cells are restored and graded as if untouched;
 * a task whose function loops forever costs that task's tests only;
 * a kernel killed by ``os._exit`` or a segfault costs that task's tests only, with a reason;
@@ -100,10 +102,16 @@ class Assignment:
     tests_of: dict[str, set[str]]  # task -> test cells that need it
     code_cells_of: dict[str, int]  # task -> code cells (any) that need it
     oracles: dict[str, list[str]]  # task -> oracle paths named in its test cells
+    manual: dict[str, float]  # written answers (graded by a person): grade_id -> points
 
     @property
     def total(self) -> float:
+        """The autograded maximum (test cells)."""
         return sum(self.points.values())
+
+    @property
+    def manual_total(self) -> float:
+        return sum(self.manual.values())
 
     def expected(self, broken: set[str]) -> dict[str, float]:
         """Per test cell: zero if it needs a broken task, else its points."""
@@ -137,6 +145,8 @@ def load_assignment(root: Path, name: str) -> Assignment:
                 users[t] |= more
                 changed = True
     points = {_meta(c)["grade_id"]: float(_meta(c).get("points", 0)) for c in source.cells if _is_test(c)}
+    manual = {_meta(c)["grade_id"]: float(_meta(c).get("points", 0)) for c in source.cells
+              if _meta(c).get("grade") and _meta(c).get("solution")}
     tests_of, code_cells_of, oracles = {}, {}, {}
     for t in tasks:
         needs = [c for c in source.cells if c.cell_type == "code" and not _meta(c).get("solution")
@@ -145,7 +155,7 @@ def load_assignment(root: Path, name: str) -> Assignment:
         code_cells_of[t] = len(needs)
         oracles[t] = sorted({m for c in source.cells if _is_test(c) and _names(t, c.source)
                              for m in re.findall(rf"check_function\(\s*{t}\s*,\s*\"([\w.]+)\"", c.source)})
-    return Assignment(name, notebook, source, release, tasks, points, tests_of, code_cells_of, oracles)
+    return Assignment(name, notebook, source, release, tasks, points, tests_of, code_cells_of, oracles, manual)
 
 
 def find_reference(name: str):
@@ -492,6 +502,16 @@ def grade_everything(folder: Path, name: str) -> dict:
                 scores[student] = None
     with Gradebook(db) as gb:
         gradebook_students = sorted(s.id for s in gb.students)
+        manual_pending = {g: gb.find_grade(g, a.notebook, name, "solution").needs_manual_grade for g in a.manual}
+    # A grader's marks for the solution's written answers, as the formgrader stores them; then export again.
+    with Gradebook(db) as gb:
+        for g, points in a.manual.items():
+            grade = gb.find_grade(g, a.notebook, name, "solution")
+            grade.manual_score, grade.needs_manual_grade = points, False
+        gb.db.commit()
+    graded_path = root / "grading" / "grades_after_manual_grading.csv"
+    proc = instructor_cli(root, "export", "--out", str(graded_path))
+    steps["export after manual grading"] = {"returncode": proc.returncode, "output": proc.stdout + proc.stderr}
     log_path = root / "grading" / f"{name}_autograde_log.csv"
     grades_path = root / "grading" / "grades.csv"
     vandal_nb = root / "grading" / "autograded" / "a_vandal" / name / f"{a.notebook}.ipynb"
@@ -512,6 +532,10 @@ def grade_everything(folder: Path, name: str) -> dict:
         "scores": scores,
         "log": list(csv.DictReader(log_path.open())) if log_path.is_file() else [],
         "grades": list(csv.DictReader(grades_path.open())) if grades_path.is_file() else [],
+        "grades_after_manual_grading": list(csv.DictReader(graded_path.open())) if graded_path.is_file() else [],
+        "auto_max": a.total,
+        "manual_max": a.manual_total,
+        "manual_pending": manual_pending,
     }
 
 
@@ -585,9 +609,12 @@ def test_release_check_reports_drift(tmp_path):
 # autograde guarantees
 # --------------------------------------------------------------------------------------------
 def test_solution_scores_full_marks(graded):
+    """Full autograded marks; the written answers wait for a person (nbgrader: needs_manual_grade)."""
     assert_cell_scores(graded, "solution")
     row = graded["log_by_student"]["solution"]
-    assert row["status"] == "ok" and float(row["score"]) == float(row["max_score"]) > 0
+    assert row["status"] == "ok" and float(row["score"]) == graded["auto_max"] > 0
+    assert float(row["max_score"]) == graded["auto_max"] + graded["manual_max"]
+    assert all(graded["manual_pending"].values()), graded["manual_pending"]
 
 
 def test_untouched_release_scores_zero(graded):
@@ -703,6 +730,32 @@ def test_export_has_one_row_per_student_with_reasons(graded):
         assert float(by[student][f"{name}_max"]) == float(row["max_score"])
     assert float(by["broken"][name]) == 0 and "not a readable notebook" in by["broken"]["reason"]
     assert float(by["misnamed"][name]) == 0 and f"{name}: missing" in by["misnamed"]["reason"]
+    auto_max, manual_max = graded["auto_max"], graded["manual_max"]
+    for row in grades:
+        assert float(row[f"{name}_auto_max"]) == auto_max and float(row[f"{name}_manual_max"]) == manual_max
+        assert float(row[name]) == float(row[f"{name}_auto"]) + float(row[f"{name}_manual"] or 0)
+    # written answers: pending until graded (the solution wrote them), zero when left as released (blank)
+    solution, blank = by["solution"], by["blank"]
+    assert float(solution[f"{name}_auto"]) == float(solution[name]) == auto_max
+    assert float(solution[f"{name}_pending"]) == float(solution["pending_total"]) == manual_max
+    assert solution[f"{name}_manual"] == ("" if manual_max else "0")
+    assert (float(blank[name]), blank[f"{name}_manual"], float(blank[f"{name}_pending"])) == (0, "0", 0)
+
+
+def test_manual_grades_show_in_the_export_once_entered(graded):
+    """After a grader's marks for the solution's written answers are in the gradebook, the export
+    counts them: nothing pending, full marks; the other students are unchanged."""
+    name = graded["name"]
+    before = {r["student"]: r for r in graded["grades"]}
+    after = {r["student"]: r for r in graded["grades_after_manual_grading"]}
+    assert set(after) == set(before)
+    total = graded["auto_max"] + graded["manual_max"]
+    solution = after["solution"]
+    assert float(solution[name]) == float(solution[f"{name}_max"]) == total
+    assert float(solution[f"{name}_manual"]) == graded["manual_max"]
+    assert float(solution[f"{name}_pending"]) == float(solution["pending_total"]) == 0
+    for student in set(after) - {"solution"}:
+        assert after[student] == before[student], student
 
 
 class _Text(HTMLParser):
@@ -742,6 +795,8 @@ def test_feedback_does_not_show_hidden_tests(graded):
     rest, _ = shown.preprocess(rest, {})  # the source without its hidden regions
     shown_text = " ".join(re.sub(r"\s+", " ", c.source) for c in rest.cells)
     hidden = [h for h in _hidden_lines(a.source) if h not in shown_text]  # e.g. a loop header also in a solution
+    if a.manual:  # the rubrics of written answers sit in hidden regions (the solution student's feedback holds them)
+        assert any(h.startswith("**Rubric") for h in hidden), "no rubric among the hidden lines"
     visible = [re.sub(r"\s+", " ", ln.strip()) for c in a.release.cells if _is_test(c)
                for ln in c.source.split("\n") if len(ln.strip()) >= 12]
     pages = sorted((root / "grading" / "feedback").glob(f"*/{name}/*.html"))
