@@ -357,7 +357,8 @@ def print_summary(report: dict) -> None:
     if tests is not None:
         print(f"CUDA tests: {tests['passed']} passed, {tests['failed']} failed, {tests['skipped']} skipped "
               f"of {len(tests['ids'])}" + ("" if tests["ok"] else "  <- FAILED"))
-    header = (f"{'notebook':44s} {'GPU MB':>7s} {'cuda s':>7s} {'cpu s':>6s} {'err cuda/cpu':>12s} "
+    width = max([len(e["notebook"]) for e in report["notebooks"]] + [8])
+    header = (f"{'notebook':{width}s} {'GPU MB':>7s} {'cuda s':>7s} {'cpu s':>6s} {'err cuda/cpu':>12s} "
               f"{'tests cuda/cpu':>14s}  {'same close differs text error':29s} verdict")
     print(header)
     print("-" * len(header))
@@ -371,7 +372,7 @@ def print_summary(report: dict) -> None:
             tests_col = f"{tc[0]['passed']}/{tc[0]['total']} {tc[1]['passed']}/{tc[1]['total']}"
         cells = " ".join(f"{counts[s]:>{len(s)}d}" for s in STATUSES)
         verdict = "ok" if e["ok"] else "FAILED" + (" (aborted)" if cuda["aborted"] or cpu["aborted"] else "")
-        print(f"{e['notebook'][:44]:44s} {gpu} {cuda['seconds'] or 0:7.1f} {cpu['seconds'] or 0:6.1f} "
+        print(f"{e['notebook']:{width}s} {gpu} {cuda['seconds'] or 0:7.1f} {cpu['seconds'] or 0:6.1f} "
               f"{len(cuda['errors']):>5d}/{len(cpu['errors']):<6d} {tests_col:>14s}  {cells:29s} {verdict}")
     for e in report["notebooks"]:
         shown = [c for c in e["comparison"]["cells"] if c["status"] != "close"][:4]
