@@ -198,3 +198,18 @@ def test_pipeline_end_to_end_with_allow_cpu(tmp_path):
     assert gpu_check.cell_text(again.cells[1]) == "answer 42\n"
     assert gpu_check.cell_text(again.cells[4]) == "after\n"
     assert "gpu-check: failed" in proc.stdout and "FAILED" in proc.stdout
+
+
+def test_a_solution_that_never_touched_cuda_fails_on_a_gpu_only():
+    def run(used_cuda, errors=()):
+        return {"errors": list(errors), "aborted": None, "used_cuda": used_cuda}
+
+    solution = {"kind": "solution", "cuda": run(False), "cpu": run(False)}
+    chapter = {"kind": "chapter", "cuda": run(False), "cpu": run(False)}
+    assert gpu_check.problems(solution, real_cuda=True) == [
+        "no CUDA memory allocated with the GPU visible: its tests did not run on CUDA"]
+    assert gpu_check.problems(solution, real_cuda=False) == []  # --allow-cpu: nothing to expect
+    assert gpu_check.problems(chapter, real_cuda=True) == []  # chapters: reported, not required
+    assert gpu_check.problems({**solution, "cuda": run(True)}, real_cuda=True) == []
+    broken = {**chapter, "cpu": run(False, [{"index": 4, "error": "AssertionError: 197"}])}
+    assert gpu_check.problems(broken, real_cuda=True) == ["1 cell(s) raised on cpu: AssertionError: 197"]

@@ -21,8 +21,10 @@ Without a CUDA device (``torch.cuda.is_available()`` is False) it prints one lin
 4. **A summary** on stdout and ``gpu_check_report.json`` in ``--out`` (with the executed notebooks under
    ``executed/cuda`` and ``executed/cpu``).
 
-Exit status 1 when a CUDA test failed or was skipped, or a cell raised on either device (an assert cell of a
-chapter, a test cell of a solution); numbers that differ are reported, not failures (training runs are not
+Exit status 1 when a CUDA test failed or was skipped, a cell raised on either device (an assert cell of a
+chapter, a test cell of a solution), or a solution notebook allocated no CUDA memory with the GPU visible (the
+exercises promise to test on the GPU when there is one; for chapters CUDA use is only reported); numbers that
+differ are reported, not failures (training runs are not
 bitwise reproducible across devices), unless ``--strict``. ``--allow-cpu`` runs the whole pipeline without a
 GPU (both runs on the CPU): it exists to test this tool.
 """
@@ -301,8 +303,25 @@ def summarise_run(nb) -> dict:
             "used_cuda": bool(probe.get("cuda_initialized") and probe.get("max_memory_allocated", 0) > 0)}
 
 
-def check_notebook(path: Path, out: Path, rtol: float, atol: float) -> dict:
-    """Read the two executions of one notebook back and judge them."""
+def problems(entry: dict, real_cuda: bool) -> list[str]:
+    """Why a notebook fails the check (empty: it passes): a run aborted (timeout, dead kernel), a cell raised
+    on either device, or, on a real GPU, a solution notebook whose kernel allocated no CUDA memory (the
+    exercises promise to run their tests on the GPU when there is one; the chapters do not, so for them
+    CUDA use is reported, not required)."""
+    why = []
+    for device in ("cuda", "cpu"):
+        run = entry[device]
+        if run["aborted"]:
+            why.append(f"{device} run aborted: {run['aborted']}")
+        if run["errors"]:
+            why.append(f"{len(run['errors'])} cell(s) raised on {device}: {run['errors'][0]['error']}")
+    if real_cuda and entry["kind"] == "solution" and not entry["cuda"]["used_cuda"]:
+        why.append("no CUDA memory allocated with the GPU visible: its tests did not run on CUDA")
+    return why
+
+
+def check_notebook(path: Path, out: Path, rtol: float, atol: float, real_cuda: bool = True) -> dict:
+    """Read the two executions of one notebook back and judge them (:func:`problems`)."""
     import nbformat
 
     rel = _rel(path)
@@ -315,7 +334,8 @@ def check_notebook(path: Path, out: Path, rtol: float, atol: float) -> dict:
             entry[device]["test_cells"] = {"total": len(graded), "passed": sum(g["error"] is None for g in graded),
                                            "failed": [g["grade_id"] for g in graded if g["error"]]}
     entry["comparison"] = compare_notebooks(runs["cuda"], runs["cpu"], rtol, atol)
-    entry["ok"] = all(not entry[d]["errors"] and not entry[d]["aborted"] for d in ("cuda", "cpu"))
+    entry["problems"] = problems(entry, real_cuda)
+    entry["ok"] = not entry["problems"]
     return entry
 
 
@@ -371,9 +391,12 @@ def print_summary(report: dict) -> None:
             tc = (cuda["test_cells"], cpu["test_cells"])
             tests_col = f"{tc[0]['passed']}/{tc[0]['total']} {tc[1]['passed']}/{tc[1]['total']}"
         cells = " ".join(f"{counts[s]:>{len(s)}d}" for s in STATUSES)
-        verdict = "ok" if e["ok"] else "FAILED" + (" (aborted)" if cuda["aborted"] or cpu["aborted"] else "")
+        verdict = "ok" if e["ok"] else "FAILED"
         print(f"{e['notebook']:{width}s} {gpu} {cuda['seconds'] or 0:7.1f} {cpu['seconds'] or 0:6.1f} "
               f"{len(cuda['errors']):>5d}/{len(cpu['errors']):<6d} {tests_col:>14s}  {cells:29s} {verdict}")
+    for e in report["notebooks"]:
+        for why in e["problems"]:
+            print(f"  FAILED {e['notebook']}: {why[:200]}")
     for e in report["notebooks"]:
         shown = [c for c in e["comparison"]["cells"] if c["status"] != "close"][:4]
         for c in shown:
@@ -415,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
                   "CUDA build of the same version (PyPI's Linux wheel is one)")
         return 0
 
+    real_cuda = torch.cuda.is_available()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     report = {"environment": environment(), "tolerance": {"rtol": args.rtol, "atol": args.atol},
@@ -443,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         if _rel(nb) in failures:
             report["notebooks"].append({"notebook": _rel(nb), "ok": False, "could_not_run": failures[_rel(nb)]})
         else:
-            report["notebooks"].append(check_notebook(nb, out, args.rtol, args.atol))
+            report["notebooks"].append(check_notebook(nb, out, args.rtol, args.atol, real_cuda))
 
     ran = [e for e in report["notebooks"] if "could_not_run" not in e]
     ok = all(e["ok"] for e in report["notebooks"])
