@@ -3,6 +3,7 @@
 #   make test       run the test-suite (the command CI runs)
 #   make release    regenerate the student notebooks exercises/ from solutions/
 #   make autograde A=01_convolutions SUBMISSIONS=path/to/folder   (NO_SANDBOX=1: see README)
+#       SHARD=K/N grades shard K of N only, into the gradebook at CNNVIT_DB_URL (README: several machines)
 #                  (no SUBMISSIONS: grading/submitted/, where `nbgrader collect` puts a JupyterHub's)
 #   make export     grades of every assignment as CSV  (grading/grades.csv)
 #   make feedback A=01_convolutions
@@ -44,7 +45,7 @@ release: $(STAMP)
 # impossible, autograde refuses unless NO_SANDBOX=1 (student code then runs with your rights).
 autograde: $(STAMP)
 	$(PY) -m cnnvit_grader.instructor autograde $(A) --submissions "$(SUBMISSIONS)" --jobs $(JOBS) \
-		$(if $(NO_SANDBOX),--no-sandbox)
+		$(if $(NO_SANDBOX),--no-sandbox) $(if $(SHARD),--shard $(SHARD))
 
 export: $(STAMP)
 	$(PY) -m cnnvit_grader.instructor export

@@ -34,7 +34,13 @@ c.CourseDirectory.release_directory = "exercises"
 c.CourseDirectory.submitted_directory = os.path.join("grading", "submitted")
 c.CourseDirectory.autograded_directory = os.path.join("grading", "autograded")
 c.CourseDirectory.feedback_directory = os.path.join("grading", "feedback")
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(ROOT, "grading", "gradebook.db")
+# The gradebook: SQLite in grading/ by default; CNNVIT_DB_URL (any SQLAlchemy URL) points it elsewhere,
+# e.g. at a PostgreSQL server that several machines grading shards of one assignment write to
+# (README, "Several machines, one gradebook"):
+#   CNNVIT_DB_URL=postgresql+psycopg2://grader@db.example.org/cnnvit
+#   CNNVIT_DB_URL='postgresql+psycopg2://grader@/cnnvit?host=/run/postgresql'   (Unix socket)
+c.CourseDirectory.db_url = (os.environ.get("CNNVIT_DB_URL")
+                            or "sqlite:///" + os.path.join(ROOT, "grading", "gradebook.db"))
 
 # A test cell's own time limit (cnnvit_ref.grading) stops an endless loop in ~20 s with a
 # message; this is the backstop for a cell that is stuck outside Python (default 30 s is too

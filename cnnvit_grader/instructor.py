@@ -37,6 +37,17 @@ never stops the others. Every kernel runs in the sandbox of :mod:`cnnvit_grader.
 the instructor's rights: see the README's instructor section). ``--task-timeout S`` shortens the checker's per-test time limit
 (``CNNVIT_GRADING_TIMEOUT``; it can only shorten it), ``--cell-timeout S`` sets nbgrader's
 per-cell backstop (``Execute.timeout``).
+
+Several machines, one gradebook: ``--db-url URL`` (or ``CNNVIT_DB_URL``; any SQLAlchemy URL, e.g. a
+PostgreSQL server) names the gradebook, and ``autograde A --shard K/N`` grades only shard K of N
+(1 <= K <= N; a student's shard is sha1(id) mod N, :func:`shard_of`), with its own log
+``<assignment>_autograde_log.shard-K-of-N.csv``; one ``export`` then gives the whole class. The
+assignment's cells are written to the gradebook once (under a lock, only when they differ); each
+student is graded under a gradebook lock (PostgreSQL advisory lock; ``flock`` for SQLite), so
+shards that overlap grade a student one after the other, into nbgrader's one row per (assignment,
+student); a student's old autograde scores are cleared before it is graded, so a shard killed
+mid-student leaves a submission that export reports as unfinished (score 0) until a re-run grades
+it; nbgrader processes die with the instructor process (``setpriv --pdeathsig``).
 """
 from __future__ import annotations
 
@@ -45,6 +56,7 @@ import collections
 import concurrent.futures
 import contextlib
 import csv
+import hashlib
 import json
 import os
 import re
@@ -152,7 +164,7 @@ class _Run:
 def _nbgrader(root: Path, args: Sequence[str], *, env: dict | None = None, timeout: float | None = None,
               log: Path | None = None) -> _Run:
     """Run ``python -m nbgrader ARGS`` in ``root`` (its own process group, killed at ``timeout``)."""
-    cmd = [sys.executable, "-m", "nbgrader", *args]
+    cmd = [*_die_with_parent(), sys.executable, "-m", "nbgrader", *args]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=root, env=env or _child_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -195,6 +207,14 @@ def _nbgrader(root: Path, args: Sequence[str], *, env: dict | None = None, timeo
         log.write_text(" ".join(cmd) + "\n" + out)
     return _Run(None if stopped.is_set() else proc.returncode, out, time.monotonic() - t0,
                 usage.ru_utime + usage.ru_stime)
+
+
+def _die_with_parent() -> list[str]:
+    """``setpriv --pdeathsig KILL --`` (util-linux) where it exists: an nbgrader process dies with the
+    instructor process that started it, also when that one is SIGKILLed (a shard stopped by Slurm or
+    Kubernetes, a machine's OOM killer), so no orphan goes on writing to the gradebook beside a re-run."""
+    exe = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [exe, "--pdeathsig", "KILL", "--"] if exe else []
 
 
 def _last_error(output: str) -> str:
@@ -420,11 +440,17 @@ class _Job:
 def _grade_one(root: Path, assignment: str, job: _Job, *, env: dict, extra: list[str],
                student_timeout: float, db_retries: int = 2) -> None:
     log = root / "grading" / "logs" / assignment / f"{job.student}.log"
-    for _ in range(db_retries + 1):
-        run = _nbgrader(root, ["autograde", assignment, "--student", job.student, "--force", *extra],
-                        env=env, timeout=student_timeout, log=log)
-        if run.returncode == 0 or "database is locked" not in run.output:
-            break
+    # Shards that overlap by mistake (or a re-run beside a live shard) grade a student one after the
+    # other, never at once: two nbgrader processes creating the same submission collide on its key
+    # (IntegrityError), and both write the same autograded/ folder.
+    with gradebook_lock(root, f"student:{assignment}:{job.student}"):
+        _clear_auto_scores(root, assignment, job.student)
+        for _ in range(db_retries + 1):
+            run = _nbgrader(root, ["autograde", assignment, "--student", job.student, "--force", *extra],
+                            env=env, timeout=student_timeout, log=log)
+            if run.returncode == 0 or not any(e in run.output for e in ("database is locked", "IntegrityError")):
+                break
+        score = _score_now(root, assignment, job.student) if run.returncode == 0 else None
     if run.returncode is None:
         status, reason = "failed", f"grading took longer than {student_timeout:g} s and was stopped"
     elif run.returncode != 0:
@@ -441,7 +467,22 @@ def _grade_one(root: Path, assignment: str, job: _Job, *, env: dict, extra: list
     if flags:
         reason = "; ".join(filter(None, [reason, "for review: " + ", ".join(flags)]))
     job.row = {"student": job.student, "status": status, "seconds": f"{run.seconds:.1f}", "reason": reason}
+    if score is not None:
+        job.row["score"] = _fmt(score)
     job.cpu_seconds = run.cpu_seconds
+
+
+def _score_now(root: Path, assignment: str, student: str) -> float | None:
+    """The student's score in the gradebook (None: none, or unfinished), read while its lock is held."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(_db_url(root), _course_id(root)) as gb:
+        if student in unfinished_submissions(gb, assignment):
+            return None
+        try:
+            return gb.find_submission(assignment, student).score
+        except MissingEntry:
+            return None
 
 
 def _read_log(path: Path) -> dict[str, dict]:
@@ -512,8 +553,10 @@ def _prepare_sandbox(root: Path, no_sandbox: bool) -> tuple[str, list[str], Path
 
 def autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, jobs: int = 2,
               task_timeout: float | None = None, cell_timeout: float | None = None,
-              student_timeout: float | None = None, no_sandbox: bool = False) -> list[dict]:
-    """Grade every submission of ``assignment``; write and return the log rows."""
+              student_timeout: float | None = None, no_sandbox: bool = False,
+              shard: tuple[int, int] | None = None) -> list[dict]:
+    """Grade every submission of ``assignment`` (with ``shard=(K, N)``: those of shard K of N, see
+    :func:`shard_of`); write and return the log rows."""
     from .sandbox import Sandbox, remove_snapshot
 
     _check_assignment(root, assignment)
@@ -522,7 +565,8 @@ def autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, jo
     mode, extra, snapshot = _prepare_sandbox(root, no_sandbox)
     try:
         return _autograde(root, assignment, submissions, jobs=jobs, task_timeout=task_timeout,
-                          cell_timeout=cell_timeout, student_timeout=student_timeout, mode=mode, extra=extra)
+                          cell_timeout=cell_timeout, student_timeout=student_timeout, mode=mode, extra=extra,
+                          shard=shard)
     finally:
         if snapshot is not None:
             remove_snapshot(snapshot)
@@ -530,16 +574,23 @@ def autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, jo
 
 def _autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, jobs: int,
                task_timeout: float | None, cell_timeout: float | None, student_timeout: float,
-               mode: str, extra: list[str]) -> list[dict]:
+               mode: str, extra: list[str], shard: tuple[int, int] | None = None) -> list[dict]:
     from nbgrader.api import Gradebook, MissingEntry
 
     notebooks = assignment_notebooks(root, assignment)
     found, problems = collect_submissions(assignment, submissions, notebooks)
+    if shard:  # this shard's students only (missing ones included): the N shards partition the class
+        found = {s: v for s, v in found.items() if shard_of(s, shard[1]) == shard[0]}
+        problems = {s: v for s, v in problems.items() if shard_of(s, shard[1]) == shard[0]}
     grading = root / "grading"
     grading.mkdir(exist_ok=True)
     # The gradebook gets the assignment's current cells (checksums, hidden tests); the release
     # copy made on the way goes to grading/, not exercises/.
-    _generate(root, assignment, grading / "release", database=True)
+    # Shards write it one at a time (at once, they collide on the notebook's key: IntegrityError),
+    # and only when it differs: nbgrader replaces a notebook that has no submission yet, which would
+    # pull the cells from under a shard that is already grading (ForeignKeyViolation).
+    with gradebook_lock(root, f"setup:{assignment}"):
+        _generate_once(root, assignment, grading / "release")
 
     rows: dict[str, dict] = {}
     jobs_list = []
@@ -548,6 +599,8 @@ def _autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, j
         # Collected by `nbgrader collect` (JupyterHub's exchange): graded where it lies, with the
         # timestamp.txt and submission_secret.txt that nbgrader release_feedback needs.
         collected = all(p.parent.resolve() == dest.resolve() for p in files.values())
+        # the same files already there: left as they are (an overlapping shard may be grading them)
+        collected = collected or _same_copy(files, dest)
         if not collected:
             shutil.rmtree(dest, ignore_errors=True)
             dest.mkdir(parents=True)
@@ -568,7 +621,8 @@ def _autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, j
 
     env = _child_env(task_timeout)
     extra = [*extra, *([f"--Execute.timeout={int(cell_timeout)}"] if cell_timeout is not None else [])]
-    print(f"autograding {assignment}: {len(jobs_list)} submission(s), {jobs} at a time, {mode}")
+    part = f" (shard {shard[0]} of {shard[1]})" if shard else ""
+    print(f"autograding {assignment}{part}: {len(jobs_list)} submission(s), {jobs} at a time, {mode}")
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(_grade_one, root, assignment, j, env=env, extra=extra,
                                student_timeout=student_timeout): j for j in jobs_list}
@@ -594,7 +648,7 @@ def _autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, j
     with Gradebook(_db_url(root), _course_id(root)) as gb:
         max_score = gb.find_assignment(assignment).max_score
         for student, row in rows.items():
-            gb.update_or_create_student(student)  # every student has a row, graded or not
+            _ensure_student(gb, student)  # every student has a row, graded or not
             row["mode"] = mode
             score = 0.0
             if row["status"] in ("ok", "incident"):
@@ -602,14 +656,201 @@ def _autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, j
                     score = gb.find_submission(assignment, student).score
                 except MissingEntry:
                     row["status"], row["reason"] = "failed", "no grades in the gradebook after autograding"
-            row["score"], row["max_score"] = _fmt(score), _fmt(max_score)
+            row["score"], row["max_score"] = row.get("score") or _fmt(score), _fmt(max_score)
 
-    path = grading / f"{assignment}_autograde_log.csv"
+    path = _log_path(root, assignment, shard)
     merged = _read_log(path)
     merged.update(rows)
     _write_csv(path, LOG_FIELDS, [merged[s] for s in sorted(merged)])
     print(f"wrote {path.relative_to(root)}")
     return [rows[s] for s in sorted(rows)]
+
+
+# --------------------------------------------------------------------------------------------
+# Shards: several processes or machines grading one assignment into one gradebook
+# --------------------------------------------------------------------------------------------
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> ``(K, N)``: shard K of N, counted from 1 (like ``#SBATCH --array=1-N``)."""
+    m = _SHARD.match(str(text))
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise ValueError(f"argument --shard must be K/N with 1 <= K <= N (shard K of N, counted from 1), "
+                         f"e.g. --shard 1/4; got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def shard_of(student: str, shards: int) -> int:
+    """The shard (1..``shards``) that grades ``student``: the first 8 bytes of sha1(id), modulo ``shards``.
+
+    It depends on the id and N only, so every machine computes the same split without asking the
+    others; the N shards partition any class, and a student keeps its shard when others are added."""
+    return int.from_bytes(hashlib.sha1(student.encode("utf-8")).digest()[:8], "big") % shards + 1
+
+
+def _lock_key(course_id: str, name: str) -> int:
+    """A signed 64-bit key (PostgreSQL's advisory lock keys are bigint)."""
+    return int.from_bytes(hashlib.sha1(f"{course_id}\0{name}".encode("utf-8")).digest()[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def gradebook_lock(root: Path, name: str):
+    """Hold the gradebook's lock ``name`` (e.g. ``student:01_convolutions:alice``) while the block runs.
+
+    On PostgreSQL it is a session advisory lock (``pg_advisory_lock``) held by a connection of this
+    process: every machine that grades into the server waits for it, and the server releases it when
+    the connection ends, also when this process is killed (SIGKILL included). On another database
+    (SQLite: one machine) it is an ``flock`` on a file in ``grading/locks/``, which the kernel releases
+    with the process in the same way."""
+    db_url = _db_url(root)
+    key = _lock_key(_course_id(root), name)
+    if db_url.startswith("postgresql"):
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(db_url, poolclass=NullPool)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+                conn.commit()  # no transaction stays open while the lock is held
+                try:
+                    yield
+                finally:
+                    with contextlib.suppress(Exception):  # a dropped connection has released it anyway
+                        conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                        conn.commit()
+        finally:
+            engine.dispose()
+        return
+    import fcntl
+
+    folder = root / "grading" / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{key & (2**64 - 1):016x}.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _assignment_cells(db_url: str, course_id: str, assignment: str) -> dict | None:
+    """What nbgrader stored of an assignment: per notebook its grade, solution, task and source cells."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url, course_id) as gb:
+        try:
+            a = gb.find_assignment(assignment)
+        except MissingEntry:
+            return None
+        return {nb.name: sorted(
+            [("grade", c.name, float(c.max_score), c.cell_type) for c in nb.grade_cells]
+            + [("solution", c.name) for c in nb.solution_cells]
+            + [("task", c.name, float(c.max_score)) for c in nb.task_cells]
+            + [("source", c.name, c.cell_type, bool(c.locked), c.source, c.checksum) for c in nb.source_cells])
+            for nb in a.notebooks}
+
+
+def _generate_once(root: Path, assignment: str, release_dir: Path) -> None:
+    """``release_dir`` gets the assignment's release; the gradebook gets its cells only when it does
+    not hold them yet, or holds other ones (the first shard writes them, the others find them).
+
+    The release is generated with a throw-away gradebook first, and what nbgrader stored there is
+    compared with the course's gradebook."""
+    with tempfile.TemporaryDirectory(prefix="release-db-") as tmp:
+        fresh = f"sqlite:///{Path(tmp) / 'fresh.db'}"
+        run = _nbgrader(root, ["generate_assignment", assignment, "--force",
+                               f"--CourseDirectory.release_directory={release_dir}",
+                               f"--CourseDirectory.db_url={fresh}"])
+        if run.returncode != 0:
+            raise SystemExit(f"instructor: nbgrader generate_assignment {assignment} failed:\n{run.output[-3000:]}")
+        want = _assignment_cells(fresh, _course_id(root), assignment)
+    if _assignment_cells(_db_url(root), _course_id(root), assignment) != want:
+        _generate(root, assignment, release_dir, database=True)
+
+
+def _clear_auto_scores(root: Path, assignment: str, student: str, attempts: int = 5) -> None:
+    """Before a student is graded (again): clear their autograde scores in one transaction.
+
+    nbgrader creates the submission with empty scores and then commits one score per test cell, so
+    a run stopped mid-student (a shard killed, a machine lost) leaves some scores empty, or old and
+    new ones mixed on a re-grade. Clearing first makes every such stop visible: any empty autograde
+    score marks the submission unfinished (:func:`unfinished_submissions`), which export reports and
+    does not count until a re-run grades it; nbgrader's own (assignment, student) key keeps it one row."""
+    from nbgrader.api import Gradebook, MissingEntry
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(attempts):
+        try:
+            with Gradebook(_db_url(root), _course_id(root)) as gb:
+                try:
+                    submission = gb.find_submission(assignment, student)
+                except MissingEntry:
+                    return
+                for nb in submission.notebooks:
+                    for grade in nb.grades:
+                        grade.auto_score = None
+                gb.db.commit()
+                return
+        except OperationalError:  # SQLite: "database is locked" by another writer
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1 + attempt)
+
+
+def unfinished_submissions(gb, assignment: str) -> set[str]:
+    """Students whose submission of ``assignment`` has a test cell without an autograde score:
+    grading started and did not finish (see :func:`_clear_auto_scores`); re-running it fixes it."""
+    from nbgrader.api import Grade, GradeCell, MissingEntry, SubmittedAssignment, SubmittedNotebook
+
+    try:
+        a = gb.find_assignment(assignment)
+    except MissingEntry:
+        return set()
+    # written answers (grade cells that are also solution cells) are graded by a person, not here
+    written = {(nb.id, c.name) for nb in a.notebooks for c in nb.solution_cells}
+    rows = (gb.db.query(SubmittedAssignment.student_id, GradeCell.notebook_id, GradeCell.name)
+            .join(SubmittedNotebook, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+            .join(Grade, Grade.notebook_id == SubmittedNotebook.id)
+            .join(GradeCell, GradeCell.id == Grade.cell_id)
+            .filter(SubmittedAssignment.assignment_id == a.id, Grade.auto_score.is_(None)))
+    return {s for s, nb, name in rows if (nb, name) not in written}
+
+
+def _same_copy(files: dict[str, Path], dest: Path) -> bool:
+    """Whether ``dest`` holds exactly these notebooks, byte for byte."""
+    if not dest.is_dir() or {p.name for p in dest.iterdir()} != {f"{nb}.ipynb" for nb in files}:
+        return False
+    return all((dest / f"{nb}.ipynb").read_bytes() == src.read_bytes() for nb, src in files.items())
+
+
+def _ensure_student(gb, student: str) -> None:
+    """``update_or_create_student`` that tolerates another shard creating the same student at once."""
+    from nbgrader.api import InvalidEntry
+
+    try:
+        gb.update_or_create_student(student)
+    except InvalidEntry:  # IntegrityError: it exists now
+        gb.db.rollback()
+        gb.find_student(student)
+
+
+def _log_path(root: Path, assignment: str, shard: tuple[int, int] | None) -> Path:
+    """``grading/<A>_autograde_log.csv``, or ``<A>_autograde_log.shard-K-of-N.csv`` for a shard."""
+    suffix = f".shard-{shard[0]}-of-{shard[1]}" if shard else ""
+    return root / "grading" / f"{assignment}_autograde_log{suffix}.csv"
+
+
+def _autograde_logs(root: Path) -> dict[str, dict[str, dict]]:
+    """``{assignment: {student: log row}}`` from every autograde log in ``grading/``, shards included;
+    where logs disagree on a student, the most recently written file wins."""
+    logs: dict[str, dict[str, dict]] = {}
+    pattern = re.compile(r"^(.+)_autograde_log(?:\.shard-\d+-of-\d+)?\.csv$")
+    paths = [p for p in (root / "grading").glob("*_autograde_log*.csv") if pattern.match(p.name)]
+    for p in sorted(paths, key=lambda p: (p.stat().st_mtime, p.name)):
+        logs.setdefault(pattern.match(p.name).group(1), {}).update(_read_log(p))
+    return logs
 
 
 # --------------------------------------------------------------------------------------------
@@ -672,8 +913,7 @@ def export(root: Path, out: str | os.PathLike | None = None) -> Path:
     from nbgrader.api import Gradebook, MissingEntry
 
     path = Path(out) if out else root / "grading" / "grades.csv"
-    logs = {p.name[: -len("_autograde_log.csv")]: _read_log(p)
-            for p in sorted((root / "grading").glob("*_autograde_log.csv"))}
+    logs = _autograde_logs(root)  # shards' logs included
     table: dict[str, dict] = {}
     reasons: dict[str, list[str]] = {}
     maxima: dict[str, tuple[float, float]] = {}  # assignment -> (auto max, manual max)
@@ -686,6 +926,7 @@ def export(root: Path, out: str | os.PathLike | None = None) -> Path:
             except MissingEntry:
                 maxima[a] = (max((float(r.get("max_score") or 0) for r in logs.get(a, {}).values()), default=0.0),
                              0.0)
+        unfinished = {a: unfinished_submissions(gb, a) for a in assignments}
         for s in students:
             row = table.setdefault(s, {"student": s})
             pending_total = 0.0
@@ -694,6 +935,9 @@ def export(root: Path, out: str | os.PathLike | None = None) -> Path:
                 auto = manual = pending = 0.0
                 if entry is not None and entry["status"] not in ("ok", "incident"):
                     reasons.setdefault(s, []).append(f"{a}: {entry['status']}: {entry['reason']}")
+                elif s in unfinished[a]:  # a run stopped mid-student: none of its scores count
+                    reasons.setdefault(s, []).append(
+                        f"{a}: unfinished: its grading was stopped midway (a killed shard?); re-run autograde")
                 else:
                     try:
                         auto, manual, pending = _submission_scores(gb.find_submission(a, s))
@@ -726,6 +970,9 @@ def export(root: Path, out: str | os.PathLike | None = None) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m cnnvit_grader.instructor", description=__doc__.split("\n")[0])
     p.add_argument("--root", help="course folder (holds nbgrader_config.py); default: here, else the checkout")
+    p.add_argument("--db-url", default=None,
+                   help="the gradebook, any SQLAlchemy URL (sets CNNVIT_DB_URL; default: that variable, else "
+                        "sqlite in grading/), e.g. postgresql+psycopg2://grader@db-host/cnnvit")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("release", help="regenerate exercises/ from solutions/")
     r.add_argument("assignments", nargs="*", help="default: every assignment in solutions/")
@@ -741,21 +988,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     a.add_argument("--student-timeout", type=float, default=None,
                    help="limit for one student (s); default c.Sandbox.student_seconds")
     a.add_argument("--no-sandbox", action="store_true", help=NO_SANDBOX_HELP)
+    a.add_argument("--shard", default=None, metavar="K/N",
+                   help="grade only shard K of N (1 <= K <= N; a student's shard is sha1(id) mod N), so that "
+                        "N machines or processes grade one assignment into one gradebook (--db-url)")
     f = sub.add_parser("feedback", help="HTML feedback for every autograded student")
     f.add_argument("assignment")
     e = sub.add_parser("export", help="grades of every assignment as CSV")
     e.add_argument("--out", default=None, help="default grading/grades.csv")
     args = p.parse_args(argv)
+    if args.db_url:  # nbgrader_config.py reads it, here and in every nbgrader process started below
+        os.environ["CNNVIT_DB_URL"] = args.db_url
     root = course_root(args.root)
     if args.command == "release":
         return release(root, args.assignments, check=args.check)
     if args.command == "autograde":
         if args.jobs < 1:
             p.error(f"--jobs must be >= 1, got {args.jobs}")
+        try:
+            shard = parse_shard(args.shard) if args.shard is not None else None
+        except ValueError as exc:
+            p.error(str(exc))
         submissions = args.submissions or root / "grading" / "submitted"  # nbgrader collect's
         autograde(root, args.assignment, submissions, jobs=args.jobs, task_timeout=args.task_timeout,
                   cell_timeout=args.cell_timeout, student_timeout=args.student_timeout,
-                  no_sandbox=args.no_sandbox)
+                  no_sandbox=args.no_sandbox, shard=shard)
         return 0
     if args.command == "feedback":
         return feedback(root, args.assignment)

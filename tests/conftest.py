@@ -31,11 +31,12 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_once(tmp_path_factory, worker_id) -> Callable[[str, Callable[[Path], Any]], Any]:
+def shared_once(tmp_path_factory, request) -> Callable[[str, Callable[[Path], Any]], Any]:
     """``shared_once(key, make)``: ``make(folder)`` runs once per test session (the first worker to
-    ask runs it, the others wait for it and read its JSON result); ``folder`` is shared by all."""
+    ask runs it, the others wait for it and read its JSON result); ``folder`` is shared by all.
+    Also without pytest-xdist (``-p no:xdist``)."""
     base = tmp_path_factory.getbasetemp()
-    if worker_id != "master":  # xdist: every worker has its own basetemp under a common parent
+    if hasattr(request.config, "workerinput"):  # xdist: every worker has its own basetemp under a common parent
         base = base.parent
 
     def once(key: str, make: Callable[[Path], Any]) -> Any:
