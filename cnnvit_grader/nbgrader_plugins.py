@@ -14,7 +14,10 @@ Four gaps between nbgrader 0.9 and the grading promises of the course (COURSE.md
   happened, the kernel is restarted and the notebook is executed again from the top without
   that cell (at most ``max_restarts`` times). A crash in one task then costs only the tests
   that need that task. What happened is recorded in the notebook metadata under
-  ``cnnvit_grading`` so that the instructor's log can say why points were lost.
+  ``cnnvit_grading`` so that the instructor's log can say why points were lost, with where the
+  seconds went (``timing``: kernel start, set-up cell, cells, shut-down; wall and the kernel's CPU),
+  which ``tools/benchmark.py autograde`` reports. A kernel is killed, not shut down gracefully, once
+  its notebook is done (nothing of it is kept; waiting for it to exit cost 1-2 s per student).
 * :class:`PlainOutputsInTestCells` makes an *error* the only way a test cell fails. nbgrader
   also gives zero to a test cell that wrote to stderr (a harmless ``UserWarning`` raised by
   the student's code) and gives *partial credit* equal to a number that the cell's last
@@ -31,11 +34,13 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 from typing import Any
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
 from nbformat.notebooknode import NotebookNode
-from traitlets import Bool, Integer, Unicode
+from traitlets import Bool, Integer, Unicode, default
 
 from nbgrader import utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
@@ -71,6 +76,14 @@ def _cell_label(cell: NotebookNode, index: int) -> str:
     return grade_id if grade_id else f"cell {index}"
 
 
+#: Seconds recorded per notebook under ``cnnvit_grading.timing``: wall seconds to start the kernel
+#: and wait until it answers, of the set-up cell (torch and the checker imported) and of all cells,
+#: and of the shut-down; CPU seconds of the kernel's processes when it answered, in the set-up
+#: cell, and in all (read from /proc, see SandboxedKernelManager.cpu_seconds).
+_TIMING_KEYS = ("kernel_start_s", "ready_cpu_s", "setup_cell_s", "setup_cpu_s", "cells_s", "kernel_cpu_s",
+                "shutdown_s")
+
+
 class _CellStuck(CellTimeoutError):
     """The kernel did not answer within ``Execute.timeout``: the cell is abandoned."""
 
@@ -103,6 +116,14 @@ class ResilientExecute(Execute):
     died_ename = Unicode("KernelDied").tag(config=True)
     stuck_ename = Unicode("CellTimeoutError").tag(config=True)
 
+    @default("shutdown_kernel")
+    def _kill_when_done(self):
+        # nbclient's "graceful" shut-down waits 1-2 s per notebook for the kernel to exit by itself
+        # (ipykernel's and torch's clean-up), time in which a grading job does nothing. Every output
+        # has arrived by then and the kernel's state is thrown away: it is killed at once (its
+        # process group; bwrap's --die-with-parent takes the sandbox with it).
+        return "immediate"
+
     def __init__(self, *args, **kwargs):
         # every kernel is sandboxed (or, with c.Sandbox.enabled = False, only resource-limited)
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
@@ -112,6 +133,7 @@ class ResilientExecute(Execute):
         self._output_cap = Sandbox(config=self.config).output_kb * 1024
         pristine = copy.deepcopy(nb)
         self._skip: dict[int, tuple[str, str]] = {}  # cell index -> (ename, evalue)
+        self._timing = dict.fromkeys(_TIMING_KEYS, 0.0)
         incidents: list[dict[str, Any]] = []
         for attempt in range(self.max_restarts + 1):
             work = copy.deepcopy(pristine)
@@ -158,6 +180,7 @@ class ResilientExecute(Execute):
         record["incidents"] = incidents
         record["restarts"] = len(self._skip)
         record["gave_up"] = len(incidents) > len(self._skip)
+        record["timing"] = {k: round(v, 3) for k, v in self._timing.items()}
         work.metadata[METADATA_KEY] = record
         nb.cells = work.cells
         nb.metadata = work.metadata
@@ -170,7 +193,50 @@ class ResilientExecute(Execute):
             cell.execution_count = None
             return cell, resources
         self._current = index
-        return super().preprocess_cell(cell, resources, index)
+        t0 = time.perf_counter()
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        finally:
+            self._timing["cells_s"] += time.perf_counter() - t0
+            if cell.cell_type == "code" and not self._timing["setup_cell_s"]:
+                # the set-up cell (imports torch and the checker)
+                self._timing["setup_cell_s"] = time.perf_counter() - t0
+                self._timing["setup_cpu_s"] = self._kernel_cpu() - self._timing["ready_cpu_s"]
+
+    # where the seconds go (notebook metadata cnnvit_grading.timing; tools/benchmark.py reads it)
+    def _kernel_cpu(self) -> float:
+        km = getattr(self, "km", None)
+        cpu = km.cpu_seconds() if km is not None and hasattr(km, "cpu_seconds") else None
+        return cpu or 0.0
+
+    async def async_start_new_kernel(self, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return await super().async_start_new_kernel(**kwargs)
+        finally:
+            self._timing["kernel_start_s"] += time.perf_counter() - t0
+
+    async def async_start_new_kernel_client(self):
+        t0 = time.perf_counter()
+        try:
+            return await super().async_start_new_kernel_client()
+        finally:
+            self._timing["kernel_start_s"] += time.perf_counter() - t0
+            if not self._timing["ready_cpu_s"]:
+                self._timing["ready_cpu_s"] = self._kernel_cpu()
+
+    async def _async_cleanup_kernel(self):
+        self._timing["kernel_cpu_s"] += self._kernel_cpu()
+        t0 = time.perf_counter()
+        try:
+            return await super()._async_cleanup_kernel()
+        finally:
+            self._timing["shutdown_s"] += time.perf_counter() - t0
+
+    # nbclient's sync entry points are bound to its own async methods: bound again to these
+    start_new_kernel = run_sync(async_start_new_kernel)
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
 
     def output(self, outs, msg, display_id, cell_index):
         out = super().output(outs, msg, display_id, cell_index)
