@@ -28,9 +28,12 @@ formgrader. ``grades.csv`` keeps them apart, per assignment ``A``: ``A`` (score 
 is ungraded) and ``A_manual_max``; ``A_pending`` (manual points not graded yet; an answer left as
 released is scored 0 by nbgrader, not pending). Then ``total``, ``max_total``, ``pending_total``.
 
-Each student is graded by its own ``nbgrader autograde A --student S`` process, in parallel
-(``--jobs``), with ``OMP_NUM_THREADS=1``: one student's crash, endless loop or broken notebook
-never stops the others. Every kernel runs in the sandbox of :mod:`cnnvit_grader.sandbox`
+Each student is graded by nbgrader's ``autograde A --student S``, in parallel (``--jobs``), with
+``OMP_NUM_THREADS=1``: one student's crash, endless loop or broken notebook never stops the others.
+Each job keeps one warm nbgrader process (:mod:`cnnvit_grader.workers`) that grades its students one
+after the other, each in a fresh sandboxed kernel of its own (importing nbgrader once per job, not
+once per student, halves the CPU per submission); ``--cold`` starts a new ``nbgrader autograde``
+process per student instead. Every kernel runs in the sandbox of :mod:`cnnvit_grader.sandbox`
 (bubblewrap, limits from ``c.Sandbox.*`` in ``nbgrader_config.py``), importing a snapshot of
 ``cnnvit_ref`` taken here before the first student runs. Where the sandbox cannot start,
 ``autograde`` stops with the reason unless ``--no-sandbox`` is given (student code then runs with
@@ -438,7 +441,7 @@ class _Job:
 
 
 def _grade_one(root: Path, assignment: str, job: _Job, *, env: dict, extra: list[str],
-               student_timeout: float, db_retries: int = 2) -> None:
+               student_timeout: float, db_retries: int = 2, runner=None) -> None:
     log = root / "grading" / "logs" / assignment / f"{job.student}.log"
     # Shards that overlap by mistake (or a re-run beside a live shard) grade a student one after the
     # other, never at once: two nbgrader processes creating the same submission collide on its key
@@ -446,8 +449,9 @@ def _grade_one(root: Path, assignment: str, job: _Job, *, env: dict, extra: list
     with gradebook_lock(root, f"student:{assignment}:{job.student}"):
         _clear_auto_scores(root, assignment, job.student)
         for _ in range(db_retries + 1):
-            run = _nbgrader(root, ["autograde", assignment, "--student", job.student, "--force", *extra],
-                            env=env, timeout=student_timeout, log=log)
+            # runner: a warm worker's (cnnvit_grader.workers), else a new nbgrader process
+            run = (runner or _nbgrader)(root, ["autograde", assignment, "--student", job.student, "--force",
+                                               *extra], env=env, timeout=student_timeout, log=log)
             if run.returncode == 0 or not any(e in run.output for e in ("database is locked", "IntegrityError")):
                 break
         score = _score_now(root, assignment, job.student) if run.returncode == 0 else None
@@ -554,7 +558,7 @@ def _prepare_sandbox(root: Path, no_sandbox: bool) -> tuple[str, list[str], Path
 def autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, jobs: int = 2,
               task_timeout: float | None = None, cell_timeout: float | None = None,
               student_timeout: float | None = None, no_sandbox: bool = False,
-              shard: tuple[int, int] | None = None) -> list[dict]:
+              shard: tuple[int, int] | None = None, warm: bool = True) -> list[dict]:
     """Grade every submission of ``assignment`` (with ``shard=(K, N)``: those of shard K of N, see
     :func:`shard_of`); write and return the log rows."""
     from .sandbox import Sandbox, remove_snapshot
@@ -566,7 +570,7 @@ def autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, jo
     try:
         return _autograde(root, assignment, submissions, jobs=jobs, task_timeout=task_timeout,
                           cell_timeout=cell_timeout, student_timeout=student_timeout, mode=mode, extra=extra,
-                          shard=shard)
+                          shard=shard, warm=warm)
     finally:
         if snapshot is not None:
             remove_snapshot(snapshot)
@@ -574,7 +578,8 @@ def autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, jo
 
 def _autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, jobs: int,
                task_timeout: float | None, cell_timeout: float | None, student_timeout: float,
-               mode: str, extra: list[str], shard: tuple[int, int] | None = None) -> list[dict]:
+               mode: str, extra: list[str], shard: tuple[int, int] | None = None,
+               warm: bool = True) -> list[dict]:
     from nbgrader.api import Gradebook, MissingEntry
 
     notebooks = assignment_notebooks(root, assignment)
@@ -623,9 +628,13 @@ def _autograde(root: Path, assignment: str, submissions: str | os.PathLike, *, j
     extra = [*extra, *([f"--Execute.timeout={int(cell_timeout)}"] if cell_timeout is not None else [])]
     part = f" (shard {shard[0]} of {shard[1]})" if shard else ""
     print(f"autograding {assignment}{part}: {len(jobs_list)} submission(s), {jobs} at a time, {mode}")
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(_grade_one, root, assignment, j, env=env, extra=extra,
-                               student_timeout=student_timeout): j for j in jobs_list}
+    from .workers import Workers
+
+    # one warm nbgrader process per job grades its students one after the other, each in a fresh kernel
+    workers = Workers(root, env) if warm else None
+    with workers or contextlib.nullcontext(), concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(_grade_one, root, assignment, j, env=env, extra=extra, student_timeout=student_timeout,
+                               runner=workers.run if workers else None): j for j in jobs_list}
         for fut in concurrent.futures.as_completed(futures):
             j = futures[fut]
             try:
@@ -988,6 +997,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     a.add_argument("--student-timeout", type=float, default=None,
                    help="limit for one student (s); default c.Sandbox.student_seconds")
     a.add_argument("--no-sandbox", action="store_true", help=NO_SANDBOX_HELP)
+    a.add_argument("--cold", action="store_true",
+                   help="a new nbgrader process per student (default: one warm process per job grades student "
+                        "after student, each in a fresh sandboxed kernel; cnnvit_grader/workers.py)")
     a.add_argument("--shard", default=None, metavar="K/N",
                    help="grade only shard K of N (1 <= K <= N; a student's shard is sha1(id) mod N), so that "
                         "N machines or processes grade one assignment into one gradebook (--db-url)")
@@ -1011,7 +1023,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         submissions = args.submissions or root / "grading" / "submitted"  # nbgrader collect's
         autograde(root, args.assignment, submissions, jobs=args.jobs, task_timeout=args.task_timeout,
                   cell_timeout=args.cell_timeout, student_timeout=args.student_timeout,
-                  no_sandbox=args.no_sandbox, shard=shard)
+                  no_sandbox=args.no_sandbox, shard=shard, warm=not args.cold)
         return 0
     if args.command == "feedback":
         return feedback(root, args.assignment)

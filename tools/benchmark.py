@@ -6,8 +6,10 @@
 Sections: ops (reference ops vs their torch twins, same inputs), counting (MACs of every full preset at its
 resolution on the meta device: time and peak RSS, one fresh process each), cka (MinibatchCKA over 12 x 12 layer
 pairs at 2,500 and 10,000 examples: time and peak memory), chapters (each book chapter executed on its own), book (the
-strict build from a clean cache), autograde (seconds per submission of the reference solution, sandboxed
-and with --no-sandbox).
+strict build from a clean cache), autograde (honest submissions graded per hour per assignment, sandboxed, 2
+jobs, and where the seconds go, wall and CPU; --compare-no-sandbox adds the sandbox's cost).
+
+    .venv/bin/python tools/benchmark.py autograde --assignments 01_convolutions --students 8
 
 Timings are medians of repeated runs after a warm-up; machines are noisy, which is why budgets are checked
 here and not by timed tests.
@@ -18,6 +20,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -189,8 +192,23 @@ def bench_book() -> list[dict]:
     return [{"seconds": dt, "exit": res.returncode}]
 
 
-def _autograde_course(tmp: Path, assignment: str, sol: Path, students: int, no_sandbox: bool) -> dict:
-    """Grade ``students`` copies of the reference solution in a throwaway course; per-student seconds."""
+GOAL_PER_HOUR = 2000  # honest submissions graded per hour on 2 cores, sandboxed (COURSE.md §7)
+AUTOGRADE_ASSIGNMENTS: list[str] = []  # --assignments: only these (default: every assignment)
+AUTOGRADE_OPTIONS = {"students": 8, "jobs": 2, "compare": False, "cold": False}  # --students, --jobs, ...
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _autograde_course(tmp: Path, assignment: str, sol: Path, students: int, no_sandbox: bool,
+                      jobs: int = 2) -> dict:
+    """Grade ``students`` copies of the reference solution in a throwaway course: wall and CPU
+    seconds of the whole run, per student, and per phase (from the autograded notebooks' record)."""
+    sys.path.insert(0, str(ROOT))
+    from cnnvit_grader.nbgrader_plugins import METADATA_KEY
+
     course = tmp / ("course-plain" if no_sandbox else "course-sandboxed")  # its own gradebook and grading/
     course.mkdir()
     shutil.copy(ROOT / "nbgrader_config.py", course)
@@ -201,18 +219,42 @@ def _autograde_course(tmp: Path, assignment: str, sol: Path, students: int, no_s
         shutil.copy(sol, inbox / f"student{i}.ipynb")
     cli = [PY, "-m", "cnnvit_grader.instructor", "--root", str(course)]
     subprocess.run([*cli, "release", assignment], capture_output=True, text=True, check=True)
-    t0 = time.perf_counter()
-    res = subprocess.run([*cli, "autograde", assignment, "--submissions", str(inbox), "--jobs", "2",
-                          *(["--no-sandbox"] if no_sandbox else [])], capture_output=True, text=True)
-    dt = time.perf_counter() - t0
+    cpu0, t0 = _children_cpu(), time.perf_counter()
+    res = subprocess.run([*cli, "autograde", assignment, "--submissions", str(inbox), "--jobs", str(jobs),
+                          *(["--no-sandbox"] if no_sandbox else []), *(["--cold"] if AUTOGRADE_OPTIONS["cold"] else [])],
+                         capture_output=True, text=True)
+    dt, host_cpu = time.perf_counter() - t0, _children_cpu() - cpu0
     log = course / "grading" / f"{assignment}_autograde_log.csv"
     rows = list(csv.DictReader(log.open())) if log.is_file() else []
+    timings = []
+    for nb_path in sorted((course / "grading" / "autograded").glob(f"*/{assignment}/*.ipynb")):
+        timing = json.loads(nb_path.read_text()).get("metadata", {}).get(METADATA_KEY, {}).get("timing")
+        if timing:
+            timings.append(timing)
+    # a no-sandbox kernel is reaped by nbgrader, so its CPU is in host_cpu already; a sandboxed one's is not
+    kernel_cpu = 0.0 if no_sandbox else sum(t["kernel_cpu_s"] for t in timings)
     return {"exit": res.returncode, "seconds_total": dt, "per_student": [float(r["seconds"]) for r in rows],
+            "cpu_total": host_cpu + kernel_cpu, "cpu_host": host_cpu, "timings": timings,
             "scores": sorted({f"{r['score']}/{r['max_score']}" for r in rows}),
             "modes": sorted({r.get("mode", "") for r in rows}), "error": res.stderr[-500:] if res.returncode else ""}
 
 
-AUTOGRADE_ASSIGNMENTS: list[str] = []  # --assignments: only these (default: every assignment)
+def _phases(run: dict) -> dict[str, float]:
+    """Median wall and CPU seconds per submission and phase of one autograde run."""
+    ts = run["timings"]
+    med = lambda key: statistics.median(t[key] for t in ts) if ts else float("nan")  # noqa: E731
+    wall = statistics.median(run["per_student"]) if run["per_student"] else float("nan")
+    kernel = med("kernel_start_s") + med("cells_s") + med("shutdown_s")
+    n = max(1, len(run["per_student"]))
+    kernel_cpu = med("kernel_cpu_s")
+    return {
+        "wall": wall, "nbgrader_wall": wall - kernel, "kernel_start_wall": med("kernel_start_s"),
+        "setup_cell_wall": med("setup_cell_s"), "other_cells_wall": med("cells_s") - med("setup_cell_s"),
+        "shutdown_wall": med("shutdown_s"),
+        "cpu": run["cpu_total"] / n, "kernel_start_cpu": med("ready_cpu_s"), "setup_cell_cpu": med("setup_cpu_s"),
+        "other_cells_cpu": kernel_cpu - med("ready_cpu_s") - med("setup_cpu_s"),
+        "grader_cpu": run["cpu_total"] / n - kernel_cpu,
+    }
 
 
 def _kernel_lifecycles(rounds: int = 8) -> dict[str, float]:
@@ -252,45 +294,117 @@ def _kernel_lifecycles(rounds: int = 8) -> dict[str, float]:
     return {mode: statistics.median(v) for mode, v in times.items()}
 
 
-def bench_autograde(students: int = 4) -> list[dict]:
-    print(f"\n[autograde] the reference solution submitted by {students} students, per assignment, 2 jobs, "
-          "sandboxed (bubblewrap) and --no-sandbox, in the order plain, sandboxed, sandboxed, plain; "
-          "budget 20 s per student's assignment, sandbox < 10 % dearer")
-    life = _kernel_lifecycles()
-    print(f"  one kernel (start, import torch + checker, shut down; median of 8, alternated): sandboxed "
-          f"{life['sandboxed']:.2f} s, no sandbox {life['plain']:.2f} s, sandbox {life['sandboxed'] - life['plain']:+.2f} s")
-    out = [{"kernel_lifecycle": life}]
+def _nbgrader_import_cost(as_worker: bool = False) -> dict[str, float]:
+    """Wall and CPU seconds of a fresh Python importing nbgrader's autograde app (median of 3); with
+    ``as_worker``, as a warm worker does it (cnnvit_grader.workers.main: without rfc3987_syntax)."""
+    walls, cpus = [], []
+    code = "import nbgrader.apps.nbgraderapp, nbgrader.converters.autograde, nbgrader.api"
+    if as_worker:
+        code = "import sys; sys.modules['rfc3987_syntax'] = None; " + code
+    for _ in range(3):
+        cpu0, t0 = _children_cpu(), time.perf_counter()
+        subprocess.run([PY, "-c", code], check=True, cwd=ROOT)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(_children_cpu() - cpu0)
+    return {"wall": statistics.median(walls), "cpu": statistics.median(cpus)}
+
+
+def bench_autograde(students: int | None = None) -> list[dict]:
+    """Honest submissions (the solution notebooks) graded per hour, sandboxed, per assignment, and
+    where the seconds go. Throughput = students / wall seconds of the whole ``instructor autograde``
+    run (its fixed costs included); the CPU bound = cores x 3600 / CPU seconds per submission (what
+    2 cores could do with nothing else running: the machine may be shared, so wall time is noisy)."""
+    students = students or AUTOGRADE_OPTIONS["students"]
+    jobs = AUTOGRADE_OPTIONS["jobs"]
+    cores = os.cpu_count() or 1
+    how = "a new nbgrader process per student (--cold)" if AUTOGRADE_OPTIONS["cold"] else "warm nbgrader workers"
+    print(f"\n[autograde] the reference solution submitted by {students} students per assignment, "
+          f"{jobs} jobs, {how}, sandboxed; goal >= {GOAL_PER_HOUR:,} honest submissions an hour on 2 cores "
+          f"(ratio = per hour / goal); budget 20 s per student's assignment")
+    imp, imp_worker = _nbgrader_import_cost(), _nbgrader_import_cost(as_worker=True)
+    print(f"  importing nbgrader (a fresh Python): {imp['wall']:.2f} s wall, {imp['cpu']:.2f} s cpu; as a warm "
+          f"worker does (no rfc3987_syntax): {imp_worker['wall']:.2f} s wall, {imp_worker['cpu']:.2f} s cpu")
+    out: list[dict] = [{"nbgrader_import": imp, "worker_import": imp_worker}]
+    first = next((a for a in sorted(p.parent.name for p in (ROOT / "solutions").glob("[0-9][0-9]_*/[0-9][0-9]_*.ipynb"))
+                  if not AUTOGRADE_ASSIGNMENTS or a in AUTOGRADE_ASSIGNMENTS), None)
+    fixed = {"wall": 0.0, "cpu": 0.0}
+    if first is not None:  # what a run costs before its first student: gradebook set-up, snapshot, probes
+        with tempfile.TemporaryDirectory() as tmp:
+            empty = _autograde_course(Path(tmp), first, ROOT / "solutions" / first / f"{first}.ipynb", 0,
+                                      no_sandbox=False, jobs=jobs)
+        workers = 0 if AUTOGRADE_OPTIONS["cold"] else min(jobs, students)  # each warm worker imports nbgrader once
+        fixed = {"wall": empty["seconds_total"] + (imp_worker["wall"] if workers else 0.0),
+                 "cpu": empty["cpu_total"] + workers * imp_worker["cpu"]}
+        print(f"  fixed cost of a run (no submissions: gradebook set-up, snapshot, sandbox probe; plus {workers} "
+              f"worker start(s)): {fixed['wall']:.1f} s wall, {fixed['cpu']:.1f} s cpu")
+    out.append({"fixed": fixed})
+    if AUTOGRADE_OPTIONS["compare"]:
+        life = _kernel_lifecycles()
+        print(f"  one kernel (start, import torch + checker, shut down; median of 8, alternated): sandboxed "
+              f"{life['sandboxed']:.2f} s, no sandbox {life['plain']:.2f} s, sandbox "
+              f"{life['sandboxed'] - life['plain']:+.2f} s")
+        out.append({"kernel_lifecycle": life})
+    print(f"  {'assignment':<20} {'exit':>4} {'scores':>9} {'wall/sub':>8} {'cpu/sub':>7} {'per hour':>8} "
+          f"{'ratio':>5} {'cpu bound':>9} {'ratio':>5} {'steady':>6} {'ratio':>5} {'steady cpu':>10} {'ratio':>5}   "
+          f"wall (cpu) s per submission: "
+          f"nbgrader | kernel start | set-up cell (torch, checker) | other cells | shut down")
+    print("  (per hour: students / wall seconds of the whole run, fixed cost included; cpu bound: 2 cores x 3600 / cpu "
+          "seconds per submission; steady, steady cpu: both without the run's fixed cost, i.e. for a large class)")
     for sol in sorted((ROOT / "solutions").glob("[0-9][0-9]_*/[0-9][0-9]_*.ipynb")):
         assignment = sol.parent.name
         if AUTOGRADE_ASSIGNMENTS and assignment not in AUTOGRADE_ASSIGNMENTS:
             continue
-        runs: dict[str, list[dict]] = {"plain": [], "sandboxed": []}
-        for mode in ("plain", "sandboxed", "sandboxed", "plain"):  # ABBA: drift in load cancels out
-            with tempfile.TemporaryDirectory() as tmp:
-                runs[mode].append(_autograde_course(Path(tmp), assignment, sol, students,
-                                                    no_sandbox=(mode == "plain")))
-        per = {m: [x for r in rs for x in r["per_student"]] for m, rs in runs.items()}
-        med = {m: statistics.median(v) if v else float("nan") for m, v in per.items()}
-        worst = max((x for v in per.values() for x in v), default=float("nan"))
-        overhead = med["sandboxed"] / med["plain"] - 1
-        exits = {r["exit"] for rs in runs.values() for r in rs}
-        scores = sorted({s for rs in runs.values() for r in rs for s in r["scores"]})
-        print(f"  {assignment:<20} exit {','.join(map(str, sorted(exits)))}  scores {', '.join(scores)}  per student "
-              f"(median of {len(per['sandboxed'])}): sandboxed {med['sandboxed']:5.1f} s, no sandbox "
-              f"{med['plain']:5.1f} s, sandbox {overhead:+.0%}  "
-              f"{'ok' if worst <= 20 and overhead < 0.10 else 'OVER BUDGET'}")
-        for rs in runs.values():
-            for r in rs:
-                if r["error"]:
-                    print("    " + r["error"].replace("\n", "\n    "))
-        out.append({"assignment": assignment, "runs": runs, "median_sandboxed": med["sandboxed"],
-                    "median_plain": med["plain"], "overhead": overhead})
+        with tempfile.TemporaryDirectory() as tmp:
+            run = _autograde_course(Path(tmp), assignment, sol, students, no_sandbox=False, jobs=jobs)
+        ph = _phases(run)
+        per_hour = students * 3600 / run["seconds_total"]
+        bound = min(cores, jobs) * 3600 / ph["cpu"]
+        steady_cpu = (run["cpu_total"] - fixed["cpu"]) / students
+        steady = min(cores, jobs) * 3600 / steady_cpu
+        steady_wall = max(1e-9, run["seconds_total"] - fixed["wall"]) / students
+        steady_per_hour = 3600 / steady_wall
+        print(f"  {assignment:<20} {run['exit']:>4} {','.join(run['scores']):>9} {run['seconds_total'] / students:7.2f}s "
+              f"{ph['cpu']:6.2f}s {per_hour:8.0f} {per_hour / GOAL_PER_HOUR:5.2f} {bound:9.0f} "
+              f"{bound / GOAL_PER_HOUR:5.2f} {steady_per_hour:6.0f} {steady_per_hour / GOAL_PER_HOUR:5.2f} "
+              f"{steady:10.0f} {steady / GOAL_PER_HOUR:5.2f}   "
+              f"{ph['nbgrader_wall']:.2f} ({steady_cpu - ph['cpu'] + ph['grader_cpu']:.2f}) | {ph['kernel_start_wall']:.2f} "
+              f"({ph['kernel_start_cpu']:.2f}) | {ph['setup_cell_wall']:.2f} ({ph['setup_cell_cpu']:.2f}) | "
+              f"{ph['other_cells_wall']:.2f} ({ph['other_cells_cpu']:.2f}) | {ph['shutdown_wall']:.2f}")
+        if run["error"]:
+            print("    " + run["error"].replace("\n", "\n    "))
+        entry = {"assignment": assignment, "students": students, "jobs": jobs, "run": run, "phases": ph,
+                 "per_hour": per_hour, "cpu_bound_per_hour": bound, "steady_cpu": steady_cpu,
+                 "steady_wall": steady_wall, "steady_per_hour": steady_per_hour,
+                 "steady_cpu_bound_per_hour": steady}
+        if AUTOGRADE_OPTIONS["compare"]:  # the sandbox's cost: plain, sandboxed, sandboxed, plain
+            runs: dict[str, list[dict]] = {"plain": [], "sandboxed": []}
+            for mode in ("plain", "sandboxed", "sandboxed", "plain"):
+                with tempfile.TemporaryDirectory() as tmp:
+                    runs[mode].append(_autograde_course(Path(tmp), assignment, sol, students,
+                                                        no_sandbox=(mode == "plain"), jobs=jobs))
+            med = {m: statistics.median(x for r in rs for x in r["per_student"]) for m, rs in runs.items()}
+            overhead = med["sandboxed"] / med["plain"] - 1
+            print(f"    per student (median): sandboxed {med['sandboxed']:5.1f} s, no sandbox {med['plain']:5.1f} s, "
+                  f"sandbox {overhead:+.0%} {'ok' if overhead < 0.10 else 'OVER BUDGET'}")
+            entry.update(median_sandboxed=med["sandboxed"], median_plain=med["plain"], overhead=overhead)
+        out.append(entry)
     graded = [o for o in out if "assignment" in o]
     if graded:
-        sandboxed = statistics.median(o["median_sandboxed"] for o in graded)
-        plain = statistics.median(o["median_plain"] for o in graded)
-        print(f"  all assignments: {sandboxed:.1f} s per honest submission sandboxed, {plain:.1f} s without "
-              f"({sandboxed / plain - 1:+.0%})")
+        total_students = sum(o["students"] for o in graded)
+        total_wall = sum(o["run"]["seconds_total"] for o in graded)
+        total_cpu = sum(o["run"]["cpu_total"] for o in graded)
+        per_hour = total_students * 3600 / total_wall
+        bound = min(cores, jobs) * 3600 * total_students / total_cpu
+        steady_wall = sum(o["steady_wall"] * o["students"] for o in graded) / total_students
+        steady_cpu = sum(o["steady_cpu"] * o["students"] for o in graded) / total_students
+        steady, steady_bound = 3600 / steady_wall, min(cores, jobs) * 3600 / steady_cpu
+        print(f"  all {len(graded)} assignment(s), {students} students each: {total_wall / total_students:.2f} s wall "
+              f"and {total_cpu / total_students:.2f} s cpu per honest submission: {per_hour:,.0f} an hour "
+              f"({per_hour / GOAL_PER_HOUR:.2f} of the goal), cpu bound {bound:,.0f} ({bound / GOAL_PER_HOUR:.2f})")
+        print(f"  without the fixed cost of a run (a large class): {steady_wall:.2f} s wall and {steady_cpu:.2f} s cpu "
+              f"per honest submission: {steady:,.0f} an hour ({steady / GOAL_PER_HOUR:.2f}), cpu bound "
+              f"{steady_bound:,.0f} ({steady_bound / GOAL_PER_HOUR:.2f}) "
+              f"{'ok' if steady >= GOAL_PER_HOUR else 'UNDER THE GOAL'} (wall figures count other load on the machine)")
     return out
 
 
@@ -318,8 +432,15 @@ def main() -> None:
     parser.add_argument("sections", nargs="*", metavar="section", help=f"some of {', '.join(SECTIONS)} (default: all)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--assignments", nargs="+", default=[], help="autograde section: only these assignments")
+    parser.add_argument("--students", type=int, default=8, help="autograde section: submissions per assignment")
+    parser.add_argument("--jobs", type=int, default=2, help="autograde section: students graded at a time")
+    parser.add_argument("--compare-no-sandbox", action="store_true",
+                        help="autograde section: also the sandbox's cost (plain, sandboxed, sandboxed, plain runs)")
+    parser.add_argument("--cold", action="store_true",
+                        help="autograde section: a new nbgrader process per student (instructor autograde --cold)")
     args = parser.parse_args()
     AUTOGRADE_ASSIGNMENTS[:] = args.assignments
+    AUTOGRADE_OPTIONS.update(students=args.students, jobs=args.jobs, compare=args.compare_no_sandbox, cold=args.cold)
     unknown = [name for name in args.sections if name not in SECTIONS]
     if unknown:
         parser.error(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")
