@@ -766,17 +766,25 @@ def _generate_once(root: Path, assignment: str, release_dir: Path) -> None:
     not hold them yet, or holds other ones (the first shard writes them, the others find them).
 
     The release is generated with a throw-away gradebook first, and what nbgrader stored there is
-    compared with the course's gradebook."""
+    compared with the course's gradebook. ``release_dir`` is rewritten only when it differs: another
+    shard may be reading it (its test cells are compared with each submission's)."""
     with tempfile.TemporaryDirectory(prefix="release-db-") as tmp:
-        fresh = f"sqlite:///{Path(tmp) / 'fresh.db'}"
+        fresh, fresh_release = f"sqlite:///{Path(tmp) / 'fresh.db'}", Path(tmp) / "release"
         run = _nbgrader(root, ["generate_assignment", assignment, "--force",
-                               f"--CourseDirectory.release_directory={release_dir}",
+                               f"--CourseDirectory.release_directory={fresh_release}",
                                f"--CourseDirectory.db_url={fresh}"])
         if run.returncode != 0:
             raise SystemExit(f"instructor: nbgrader generate_assignment {assignment} failed:\n{run.output[-3000:]}")
-        want = _assignment_cells(fresh, _course_id(root), assignment)
-    if _assignment_cells(_db_url(root), _course_id(root), assignment) != want:
-        _generate(root, assignment, release_dir, database=True)
+        if _assignment_cells(_db_url(root), _course_id(root), assignment) != _assignment_cells(
+                fresh, _course_id(root), assignment):
+            _generate(root, assignment, fresh_release, database=True)
+        src, dest = fresh_release / assignment, release_dir / assignment
+        files = sorted(p.relative_to(src) for p in src.rglob("*") if p.is_file())
+        same = dest.is_dir() and files == sorted(p.relative_to(dest) for p in dest.rglob("*") if p.is_file()) \
+            and all((src / f).read_bytes() == (dest / f).read_bytes() for f in files)
+        if not same:
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(src, dest)
 
 
 def _clear_auto_scores(root: Path, assignment: str, student: str, attempts: int = 5) -> None:
