@@ -3,6 +3,7 @@ even when pytest-xdist runs the tests in several worker processes."""
 from __future__ import annotations
 
 import json
+import os
 import traceback
 from pathlib import Path
 from typing import Any, Callable
@@ -23,6 +24,16 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_instructor_gradebook():
+    """The tests grade into gradebooks of their own: an instructor's CNNVIT_DB_URL (say, the class's
+    PostgreSQL gradebook) is not handed to the nbgrader processes they start."""
+    saved = os.environ.pop("CNNVIT_DB_URL", None)
+    yield
+    if saved is not None:
+        os.environ["CNNVIT_DB_URL"] = saved
 
 
 @pytest.fixture(scope="session")

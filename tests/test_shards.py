@@ -57,11 +57,10 @@ def test_split_is_deterministic_and_a_partition():
         assert set(shards.values()) == set(range(1, n + 1))  # every shard gets students, none outside 1..N
         counts = [list(shards.values()).count(k) for k in range(1, n + 1)]
         assert sum(counts) == len(students) and min(counts) > 0.5 * len(students) / n, counts
-        # the same split in a new process (no per-process hash seed) and when students are added
-        assert {s: instructor.shard_of(s, n) for s in students[:50]} == {s: shards[s] for s in students[:50]}
     for s in PLAN:  # the documented rule: the first 8 bytes of sha1(id), mod N, plus 1
         assert instructor.shard_of(s, 2) == int(hashlib.sha1(s.encode()).hexdigest()[:16], 16) % 2 + 1
     assert {s: instructor.shard_of(s, 2) for s in PLAN} == {"ada": 1, "bo": 1, "cy": 1, "dee": 2, "eve": 2}
+    # the same split in another process whatever its hash seed (sha1, not Python's hash())
     out = subprocess.run([sys.executable, "-c", "from cnnvit_grader.instructor import shard_of as f; "
                           "print([f('student%03d' % i, 7) for i in range(20)])"],
                          capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "123"})
@@ -92,11 +91,13 @@ def test_command_line_names_the_bad_shard(tmp_path):
 # A throw-away PostgreSQL server
 # --------------------------------------------------------------------------------------------
 def _pg_bindir() -> Path | None:
-    candidates = [Path(os.environ["CNNVIT_PG_BIN"])] if os.environ.get("CNNVIT_PG_BIN") else []
-    if shutil.which("initdb"):
-        candidates.append(Path(shutil.which("initdb")).parent)
-    versions = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit()]
-    candidates += sorted(versions, key=lambda p: int(p.parent.name), reverse=True)  # Debian's layout
+    """The folder of initdb/pg_ctl/postgres: CNNVIT_PG_BIN if set (only there), else PATH, else Debian's."""
+    if os.environ.get("CNNVIT_PG_BIN"):
+        candidates = [Path(os.environ["CNNVIT_PG_BIN"])]
+    else:
+        candidates = [Path(shutil.which("initdb")).parent] if shutil.which("initdb") else []
+        versions = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit()]
+        candidates += sorted(versions, key=lambda p: int(p.parent.name), reverse=True)  # Debian's layout
     return next((c for c in candidates if all((c / x).is_file() for x in ("initdb", "pg_ctl", "postgres"))), None)
 
 
