@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from cnnvit_grader import instructor, nbgrader_plugins
 
 ROOT = Path(__file__).resolve().parents[1]
-REQUIRED = ("01_convolutions", "02_rnn_lstm", "03_attention", "04_vit", "05_swin")
+REQUIRED = ("01_convolutions", "02_rnn_lstm", "03_attention", "04_vit", "05_swin", "06_hybrids", "07_representations")
 BEGIN_SOL, END_SOL = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 ANSWER = re.compile(r"answer = globals\(\)\.get\(['\"](\w+)['\"]\)")
@@ -155,6 +155,49 @@ def _tokens_at(size: int, patch: int) -> int:
         return conv(torch.empty(1, 3, size, size)).flatten(2).shape[-1] + 1
 
 
+def _measured_lmhsa_macs(side: int, C: int, k: int | None) -> int:
+    """MACs of one attention layer on side x side tokens (k None: global MHSA; else CMT's keys and values from a
+    k x k depthwise conv of stride k), measured by torch's FLOP counter on meta tensors (2 FLOPs per MAC)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        x = torch.empty(1, side * side, C)
+        weights = [torch.empty(C, C) for _ in range(4)]
+        reduce = None if k is None else torch.nn.Conv2d(C, C, k, stride=k, groups=C, bias=False)
+        with FlopCounterMode(display=False) as counter:
+            kv = x if k is None else reduce(x.transpose(1, 2).reshape(1, C, side, side)).flatten(2).transpose(1, 2)
+            q, key, v = x @ weights[0].T, kv @ weights[1].T, kv @ weights[2].T
+            ((q @ key.transpose(1, 2)).softmax(-1) @ v) @ weights[3].T
+    return counter.get_total_flops() // 2
+
+
+def _uniform_head_distance(g: int, p: int) -> float:
+    """Mean pixel distance between the centres of all (query, key) pairs of a g x g grid of p px patches."""
+    rows, cols = torch.meshgrid(torch.arange(g, dtype=torch.float64), torch.arange(g, dtype=torch.float64),
+                                indexing="ij")
+    centres = p * torch.stack([rows.flatten(), cols.flatten()], dim=1)  # (g*g, 2)
+    return float(torch.cdist(centres, centres).mean())
+
+
+def _hybrid_tokens_at(size: int) -> int:
+    """Tokens of R50+ViT-B/16 at size x size, from torch layers with the strides of its ResNet (stem conv 2,
+    max-pool 2; stages 1-3: 1, 2, 2; stage 4 removed), "same" padding, a 1 x 1 patch embedding, the class token."""
+    with torch.device("meta"):
+        net = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 64, 7, stride=2, padding=3), torch.nn.MaxPool2d(3, stride=2, padding=1),
+            torch.nn.Conv2d(64, 256, 3, stride=1, padding=1), torch.nn.Conv2d(256, 512, 3, stride=2, padding=1),
+            torch.nn.Conv2d(512, 1024, 3, stride=2, padding=1), torch.nn.Conv2d(1024, 768, 1))
+        return net(torch.empty(1, 3, size, size)).flatten(2).shape[-1] + 1
+
+
+def _linear_cka_from_grams(x, y) -> float:
+    """Biased linear CKA written out: cosine of the centred Gram matrices H X X^T H and H Y Y^T H."""
+    n = x.shape[0]
+    H = torch.eye(n, dtype=torch.float64) - 1.0 / n
+    kx, ky = H @ x @ x.T @ H, H @ y @ y.T @ H
+    return float((kx * ky).sum() / (kx.norm() * ky.norm()))
+
+
 def _meta_bytes(*shape) -> int:
     t = torch.empty(*shape, device="meta")
     return t.numel() * t.element_size()
@@ -167,6 +210,7 @@ def expected_answers() -> dict[tuple[str, str], tuple[object, object]]:
             _params(torch.nn.Conv2d(128, 128, 3, groups=128, bias=False)) + _params(torch.nn.Conv2d(128, 128, 1, bias=False)))
         patch_embed = _params(torch.nn.Conv2d(3, 768, 16, 16))
         lstm = _params(torch.nn.LSTM(10, 20))
+    square = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]], dtype=torch.float64)
     conv_width = F.conv2d(torch.zeros(1, 1, 32, 32), torch.zeros(1, 1, 5, 5), stride=2, padding=1, dilation=2).shape[-1]
     return {
         ("01_convolutions", "conv_out_size"): (conv_width, 14),
@@ -181,6 +225,12 @@ def expected_answers() -> dict[tuple[str, str], tuple[object, object]]:
         ("05_swin", "masked_pairs"): (_swin_masked_pairs(4, 4, 2, 1), 36),
         ("05_swin", "wmsa_saving"): (_measured_attention_macs(56, 56, 96, 56) / _measured_attention_macs(56, 56, 96, 7),
                                      64.0),
+        ("06_hybrids", "lmhsa_saving"): (_measured_lmhsa_macs(56, 64, None) / _measured_lmhsa_macs(56, 64, 8), 64.0),
+        ("06_hybrids", "hybrid_num_tokens"): (_hybrid_tokens_at(384), 145),
+        ("07_representations", "uniform_head_distance"): (_uniform_head_distance(14, 16), 112.0),
+        ("07_representations", "stretched_cka"): (_linear_cka_from_grams(square, square * torch.tensor([2.0, 1.0],
+                                                                                                    dtype=torch.float64)),
+                                                  1.0),
     }
 
 
@@ -200,6 +250,14 @@ def test_the_derived_answers_are_the_hand_derivations():
     hw, C, M = 56 * 56, 96, 7
     assert got[("05_swin", "wmsa_saving")] == pytest.approx(
         (4 * hw * C**2 + 2 * hw**2 * C) / (4 * hw * C**2 + 2 * M**2 * hw * C), rel=1e-12)
+    n, C, k = 56 * 56, 64, 8
+    m = n // k**2
+    assert got[("06_hybrids", "lmhsa_saving")] == pytest.approx(
+        (4 * n * C**2 + 2 * n**2 * C) / (n * C + 2 * n * C**2 + 2 * m * C**2 + 2 * n * m * C), rel=1e-12)
+    assert got[("06_hybrids", "hybrid_num_tokens")] == (384 // 16) ** 2 + 1 == 577
+    assert got[("07_representations", "uniform_head_distance")] == pytest.approx(116.49222709177168, rel=1e-9)
+    # X^T X = 4 I, Y^T X = diag(8, 4), Y^T Y = diag(16, 4): 80 / (sqrt(32) sqrt(272)) = 5 / sqrt(34)
+    assert got[("07_representations", "stretched_cka")] == pytest.approx(5 / 34**0.5, rel=1e-12)
 
 
 # --------------------------------------------------------------------------------------------
