@@ -70,7 +70,13 @@ def test_standard_nbgrader_commands_from_the_root_of_a_fresh_clone(clone):
     nbgrader(clone, "export")
     rows = list(csv.DictReader((clone / "grades.csv").open()))
     (row,) = [r for r in rows if r["student_id"] == "alice"]
-    assert float(row["score"]) == float(row["max_score"]) > 0, row
+    # full marks on every autograded cell; the written answers (graded by hand) score nothing yet
+    source = json.loads((clone / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text())
+    graded = [c["metadata"]["nbgrader"] for c in source["cells"]
+              if c["metadata"].get("nbgrader", {}).get("grade")]
+    autograded = sum(m["points"] for m in graded if not m.get("solution"))
+    assert autograded > 0 and any(m.get("solution") for m in graded)
+    assert (float(row["score"]), float(row["max_score"])) == (autograded, sum(m["points"] for m in graded)), row
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=clone,
                             capture_output=True, text=True).stdout
     assert status == "", f"standard nbgrader changed tracked files of the clone:\n{status}"
